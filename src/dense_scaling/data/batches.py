@@ -1,0 +1,81 @@
+"""Training batches: B (query, positive) pairs plus K random corpus passages shared by the batch."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from dense_scaling.data.token_cache import TokenizedTexts
+
+
+def positive_mask(query_rows: np.ndarray, candidates: np.ndarray, positives: dict[int, set[int]]) -> torch.Tensor:
+    """``mask[i, j]`` is True when candidate passage j is a labelled positive of query i."""
+    mask = np.zeros((len(query_rows), len(candidates)), dtype=bool)
+    for i, query in enumerate(query_rows):
+        labelled = positives.get(int(query))
+        if labelled:
+            mask[i] = np.isin(candidates, list(labelled))
+    return torch.from_numpy(mask)
+
+
+class ContrastiveBatches(IterableDataset):
+    """An endless, seeded stream of training batches (epochs of shuffled pairs).
+
+    Batch ``t`` holds pairs ``t*B .. t*B+B-1`` of the current epoch's order and ``num_negatives``
+    passages drawn uniformly from the corpus. Each batch is a dict of padded token tensors
+    (``query_ids``, ``query_mask``, ``passage_ids``, ``passage_mask``: the B positives then the K
+    negatives) and ``positive_mask`` [B, B+K]. The stream is the same whatever the number of
+    DataLoader workers or data-parallel ranks: those split it by batch index.
+    """
+
+    def __init__(
+        self,
+        pairs: np.ndarray,
+        queries: TokenizedTexts,
+        corpus: TokenizedTexts,
+        positives: dict[int, set[int]],
+        batch_size: int,
+        num_negatives: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
+        if len(pairs) < batch_size:
+            raise ValueError(
+                f"{len(pairs)} training pairs cannot fill one batch of {batch_size}; "
+                f"lower trainer batch_size or raise data.num_train_pairs"
+            )
+        self.pairs, self.queries, self.corpus, self.positives = pairs, queries, corpus, positives
+        self.batch_size, self.num_negatives, self.seed = batch_size, num_negatives, seed
+        self.rank, self.world_size = rank, world_size
+
+    def batch_indices(self):
+        """(pair rows, negative passages) of every batch, in stream order, for every consumer."""
+        rng = np.random.default_rng(self.seed)
+        per_epoch = len(self.pairs) // self.batch_size
+        while True:
+            order = rng.permutation(len(self.pairs))
+            for t in range(per_epoch):
+                negatives = rng.integers(len(self.corpus), size=self.num_negatives)
+                yield order[t * self.batch_size : (t + 1) * self.batch_size], negatives
+
+    def collate(self, rows: np.ndarray, negatives: np.ndarray) -> dict[str, torch.Tensor]:
+        query_rows, positive_rows = self.pairs[rows, 0], self.pairs[rows, 1]
+        candidates = np.concatenate([positive_rows, negatives])
+        query_ids, query_mask = self.queries.batch(query_rows)
+        passage_ids, passage_mask = self.corpus.batch(candidates)
+        return {
+            "query_ids": query_ids,
+            "query_mask": query_mask,
+            "passage_ids": passage_ids,
+            "passage_mask": passage_mask,
+            "positive_mask": positive_mask(query_rows, candidates, self.positives),
+        }
+
+    def __iter__(self):
+        worker = get_worker_info()
+        workers, worker_id = (worker.num_workers, worker.id) if worker else (1, 0)
+        stride, offset = workers * self.world_size, self.rank * workers + worker_id
+        for t, (rows, negatives) in enumerate(self.batch_indices()):
+            if t % stride == offset:
+                yield self.collate(rows, negatives)

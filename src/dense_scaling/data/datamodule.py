@@ -1,0 +1,114 @@
+"""The LightningDataModule: read data, tokenize once into the cache, stream training batches."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import lightning as L
+import numpy as np
+from torch.utils.data import DataLoader
+
+from dense_scaling.data import tokenizer as tokenizers
+from dense_scaling.data.batches import ContrastiveBatches
+from dense_scaling.data.pairs import PairSplit, positives_by_query, relevant_pairs, split_pairs
+from dense_scaling.data.readers import RetrievalData
+from dense_scaling.data.token_cache import TokenizedTexts, tokenize_cached
+
+
+def build_tokenizer(
+    kind: str,
+    data: RetrievalData,
+    cache_dir: str | Path,
+    name_or_path: str | None = None,
+    vocab_path: str | None = None,
+    vocab_size: int = 8000,
+    lowercase: bool = True,
+):
+    """The tokenizer a ``tokenizer`` config asks for: ``pretrained`` (hub id or folder),
+    ``vocab`` (a WordPiece vocab file) or ``trained`` (WordPiece trained on the corpus, cached)."""
+    if kind == "pretrained":
+        return tokenizers.from_pretrained(name_or_path)
+    if kind == "vocab":
+        return tokenizers.from_vocab(vocab_path, lowercase=lowercase)
+    if kind == "trained":
+        return tokenizers.train_wordpiece(
+            data.corpus_texts, data.corpus_fingerprint, vocab_size, cache_dir, lowercase=lowercase
+        )
+    raise ValueError(f"tokenizer.kind '{kind}' is not one of: pretrained, vocab, trained")
+
+
+class RetrievalDataModule(L.LightningDataModule):
+    """Training pairs and token caches for one data set.
+
+    ``reader`` returns the :class:`RetrievalData` (a Hydra-instantiated reader call).
+    ``num_train_pairs`` (D) takes a nested seeded subset; ``val_queries`` whole training
+    queries are carved out for model selection. Call :meth:`prepare` before building the model
+    (it decides the vocabulary size).
+    """
+
+    def __init__(
+        self,
+        reader: Callable[[], RetrievalData] | RetrievalData,
+        tokenizer: dict,
+        cache_dir: str,
+        name: str = "data",
+        annotation: str = "human",
+        train_split: str = "train",
+        test_split: str = "test",
+        num_train_pairs: int | None = None,
+        val_queries: int = 0,
+        subset_seed: int = 0,
+        max_query_length: int = 32,
+        max_passage_length: int = 180,
+        batch_size: int = 32,
+        num_negatives: int = 256,
+        num_workers: int = 1,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.reader, self.tokenizer_spec, self.cache_dir = reader, dict(tokenizer), str(cache_dir)
+        self.name, self.annotation = name, annotation
+        self.train_split, self.test_split = train_split, test_split
+        self.num_train_pairs, self.val_queries, self.subset_seed = num_train_pairs, val_queries, subset_seed
+        self.max_query_length, self.max_passage_length = max_query_length, max_passage_length
+        self.batch_size, self.num_negatives = batch_size, num_negatives
+        self.num_workers, self.seed = num_workers, seed
+        self.data: RetrievalData | None = None
+
+    def prepare(self) -> None:
+        """Load the data, the tokenizer and the token caches; choose the training pairs."""
+        if self.data is not None:
+            return
+        data = self.reader() if callable(self.reader) else self.reader
+        self.data = data
+        self.tokenizer = build_tokenizer(data=data, cache_dir=self.cache_dir, **self.tokenizer_spec)
+        self.corpus_tokens: TokenizedTexts = tokenize_cached(
+            data.corpus_texts, data.corpus_fingerprint, self.tokenizer, self.max_passage_length,
+            self.cache_dir, label="corpus",
+        )
+        self.query_tokens: TokenizedTexts = tokenize_cached(
+            data.query_texts, data.queries_fingerprint, self.tokenizer, self.max_query_length,
+            self.cache_dir, label="queries",
+        )
+        self.pairs: PairSplit = split_pairs(
+            relevant_pairs(data, self.train_split), self.num_train_pairs, self.subset_seed, self.val_queries
+        )
+        self.positives = positives_by_query(data, list(data.qrels))
+
+    def setup(self, stage: str | None = None) -> None:
+        self.prepare()
+
+    @property
+    def num_train_pairs_used(self) -> int:
+        return len(self.pairs.train)
+
+    def train_dataloader(self) -> DataLoader:
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        batches = ContrastiveBatches(
+            self.pairs.train, self.query_tokens, self.corpus_tokens, self.positives,
+            self.batch_size, self.num_negatives, self.seed, rank, world,
+        )
+        return DataLoader(
+            batches, batch_size=None, num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0, prefetch_factor=4 if self.num_workers > 0 else None,
+        )

@@ -1,0 +1,142 @@
+"""The bi-encoder: one Transformer shared by queries and passages, pooling, a linear projection."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel
+
+SETTINGS_FILE = "biencoder.json"
+PROJECTION_FILE = "projection.pt"
+
+
+class BiEncoder(nn.Module):
+    """``v = pool(Transformer(x)) W + b`` for queries and passages alike (the paper's encoder).
+
+    ``pooling`` is ``"mean"`` (masked mean of the last layer, the paper's) or ``"cls"``.
+    ``similarity`` is ``"dot"`` (the paper's raw inner product) or ``"cos"`` (the vectors are
+    L2-normalised); scores are divided by ``temperature``. The encoder's unused pooler is removed.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        proj_dim: int = 768,
+        pooling: str = "mean",
+        similarity: str = "dot",
+        temperature: float = 1.0,
+    ):
+        super().__init__()
+        if pooling not in ("mean", "cls"):
+            raise ValueError(f"pooling '{pooling}' is not one of: mean, cls")
+        if similarity not in ("dot", "cos"):
+            raise ValueError(f"similarity '{similarity}' is not one of: dot, cos")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        if getattr(encoder, "pooler", None) is not None:
+            encoder.pooler = None
+        self.encoder = encoder
+        self.projection = nn.Linear(encoder.config.hidden_size, proj_dim)
+        self.pooling, self.similarity, self.temperature = pooling, similarity, float(temperature)
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Embeddings ``[batch, proj_dim]`` of tokenised texts."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        vectors = self.projection(pooled)
+        return nn.functional.normalize(vectors, dim=-1) if self.similarity == "cos" else vectors
+
+    forward = encode
+
+    def score(self, queries: torch.Tensor, passages: torch.Tensor) -> torch.Tensor:
+        """All query-passage scores ``[n_queries, n_passages]``: inner products / temperature."""
+        return queries @ passages.T / self.temperature
+
+    def non_embedding_parameters(self, include_projection: bool = False) -> int:
+        """N as in Kaplan et al.: every encoder parameter except token, position and token-type
+        embedding tables (``nn.Embedding`` modules). The embedding LayerNorm is counted; the
+        removed pooler is not. The projection is counted only with ``include_projection``
+        (DRScale counts it, in units of 1024**2; we count plain parameters)."""
+        embedding_params = sum(
+            p.numel() for m in self.encoder.modules() if isinstance(m, nn.Embedding) for p in m.parameters()
+        )
+        count = sum(p.numel() for p in self.encoder.parameters()) - embedding_params
+        if include_projection:
+            count += sum(p.numel() for p in self.projection.parameters())
+        return count
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        """Save to a folder that :meth:`from_pretrained` reads back."""
+        folder = Path(folder)
+        self.encoder.save_pretrained(folder / "encoder")
+        torch.save(self.projection.state_dict(), folder / PROJECTION_FILE)
+        settings = {"proj_dim": self.projection.out_features, "pooling": self.pooling,
+                    "similarity": self.similarity, "temperature": self.temperature}
+        (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=2))
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> "BiEncoder":
+        """Load a bi-encoder saved by :meth:`save_pretrained`."""
+        folder = Path(folder)
+        if not (folder / SETTINGS_FILE).exists():
+            raise FileNotFoundError(f"{folder} holds no {SETTINGS_FILE}; it was not saved by BiEncoder.save_pretrained")
+        settings = json.loads((folder / SETTINGS_FILE).read_text())
+        model = cls(AutoModel.from_pretrained(folder / "encoder"), **settings)
+        model.projection.load_state_dict(torch.load(folder / PROJECTION_FILE, weights_only=True))
+        return model
+
+
+def load_encoder(
+    init: str,
+    hub_id: str | None = None,
+    arch: dict | None = None,
+    vocab_size: int | None = None,
+    dropout: float | None = None,
+) -> nn.Module:
+    """A Transformer encoder: ``init='pretrained'`` loads ``hub_id`` (a hub id or a local folder);
+    ``init='scratch'`` builds the architecture ``arch`` (``model_type`` plus config fields) with
+    random weights and ``vocab_size`` tokens."""
+    dropout_fields = {} if dropout is None else {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
+    if init == "pretrained":
+        if not hub_id:
+            raise ValueError("init=pretrained needs model.hub_id (a hub id or a local folder)")
+        try:
+            return AutoModel.from_pretrained(hub_id, **dropout_fields)
+        except OSError as err:
+            raise OSError(
+                f"cannot load pretrained model '{hub_id}': it is neither a local folder nor in the "
+                f"Hugging Face cache, and it could not be downloaded ({type(err).__name__}). Use a local "
+                f"folder (model.hub_id=/path/to/saved/model) or train from scratch with init=scratch"
+            ) from None
+    if init == "scratch":
+        if not arch or "model_type" not in arch:
+            raise ValueError("init=scratch needs model.arch with a model_type and its sizes")
+        fields = {k: v for k, v in arch.items() if k != "model_type"}
+        if vocab_size is not None:
+            fields["vocab_size"] = vocab_size
+        config = AutoConfig.for_model(arch["model_type"], **fields, **dropout_fields)
+        return AutoModel.from_config(config)
+    raise ValueError(f"init '{init}' is not one of: pretrained, scratch")
+
+
+def build_biencoder(
+    init: str,
+    hub_id: str | None = None,
+    arch: dict | None = None,
+    vocab_size: int | None = None,
+    dropout: float | None = None,
+    proj_dim: int = 768,
+    pooling: str = "mean",
+    similarity: str = "dot",
+    temperature: float = 1.0,
+    name: str | None = None,
+) -> BiEncoder:
+    """A :class:`BiEncoder` from a model config (the Hydra ``model`` group); ``name`` is a label."""
+    encoder = load_encoder(init, hub_id, dict(arch) if arch else None, vocab_size, dropout)
+    return BiEncoder(encoder, proj_dim=proj_dim, pooling=pooling, similarity=similarity, temperature=temperature)

@@ -1,0 +1,72 @@
+"""The LightningModule: contrastive training of a BiEncoder (the paper's Eq. 3)."""
+from __future__ import annotations
+
+import lightning as L
+import torch
+
+from dense_scaling.model.biencoder import BiEncoder
+from dense_scaling.model.loss import contrastive_loss
+
+
+def warmup_linear_decay(warmup_steps: int, max_steps: int):
+    """The learning-rate factor: linear warm-up to 1, then linear decay to 0 at ``max_steps``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        return max(0.0, (max_steps - step) / max(1, max_steps - warmup_steps))
+
+    return factor
+
+
+class ContrastiveRetriever(L.LightningModule):
+    """Trains ``model`` on batches from :class:`~dense_scaling.data.batches.ContrastiveBatches`.
+
+    AdamW with warm-up and linear decay over ``max_steps``. Logs the training loss, the learning
+    rate and the number of (non-padding) tokens seen.
+    """
+
+    def __init__(
+        self,
+        model: BiEncoder,
+        lr: float = 5e-5,
+        weight_decay: float = 0.01,
+        warmup_steps: int = 1000,
+        max_steps: int = 10_000,
+        in_batch_negatives: bool = True,
+    ):
+        super().__init__()
+        self.model = model
+        self.lr, self.weight_decay = lr, weight_decay
+        self.warmup_steps, self.max_steps = warmup_steps, max_steps
+        self.in_batch_negatives = in_batch_negatives
+        self.tokens_seen = 0
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        queries = self.model.encode(batch["query_ids"], batch["query_mask"])
+        passages = self.model.encode(batch["passage_ids"], batch["passage_mask"])
+        loss = contrastive_loss(self.model.score(queries, passages), batch["positive_mask"], self.in_batch_negatives)
+        self.tokens_seen += int(batch["query_mask"].sum() + batch["passage_mask"].sum())
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/lr", self.lr_schedulers().get_last_lr()[0])
+        self.log("train/tokens_seen", float(self.tokens_seen))
+        return loss
+
+    def configure_optimizers(self):
+        no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+        groups = [
+            {"params": [p for n, p in self.model.named_parameters() if not n.endswith(no_decay)],
+             "weight_decay": self.weight_decay},
+            {"params": [p for n, p in self.model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+        ]
+        optimizer = torch.optim.AdamW(groups, lr=self.lr)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, warmup_linear_decay(self.warmup_steps, self.max_steps)
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["tokens_seen"] = self.tokens_seen
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.tokens_seen = checkpoint.get("tokens_seen", 0)
