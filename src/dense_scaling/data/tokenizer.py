@@ -6,6 +6,7 @@ so a vocab file is loaded through ``tokenizers.BertWordPieceTokenizer`` instead.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -63,5 +64,9 @@ def train_wordpiece(
 
 
 def fingerprint(tokenizer: PreTrainedTokenizerFast) -> str:
-    """A hash of everything that decides the token ids: the serialised fast tokenizer."""
-    return hashlib.sha1(tokenizer.backend_tokenizer.to_str().encode()).hexdigest()
+    """A hash of everything that decides the token ids: the serialised fast tokenizer, less its
+    truncation and padding state (which each call sets anew)."""
+    state = json.loads(tokenizer.backend_tokenizer.to_str())
+    state.pop("truncation", None)
+    state.pop("padding", None)
+    return hashlib.sha1(json.dumps(state, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from dense_scaling.data import token_cache
+from dense_scaling.data.tokenizer import from_vocab, train_wordpiece
+from dense_scaling.data.token_cache import tokenize_cached
+from tests.conftest import SHARED_DATA
+
+TEXTS = ["the cat sat on the mat", "a dog", "cats and dogs and birds and more words than fit"]
+
+
+@pytest.fixture
+def bert_vocab():
+    path = SHARED_DATA / "vocab" / "bert-base-uncased" / "vocab.txt"
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    return from_vocab(path)
+
+
+def test_real_bert_vocab_maps_a_known_sentence_to_known_ids(bert_vocab):
+    # the transformers-5 trap: a broken load maps every word to [UNK]
+    assert len(bert_vocab) == 30522
+    assert bert_vocab("what is the capital of france")["input_ids"] == [101, 2054, 2003, 1996, 3007, 1997, 2605, 102]
+
+
+@pytest.fixture
+def count_builds(monkeypatch):
+    builds = []
+    real_build = token_cache._build
+
+    def counting_build(*args, **kwargs):
+        builds.append(args[3])
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(token_cache, "_build", counting_build)
+    return builds
+
+
+def test_cache_hit_miss_and_invalidation(tmp_path, count_builds):
+    tok_a = train_wordpiece(TEXTS, "fp-a", 60, tmp_path)
+    tok_b = train_wordpiece(TEXTS, "fp-a", 70, tmp_path)
+    first = tokenize_cached(TEXTS, "data-1", tok_a, 8, tmp_path)
+    again = tokenize_cached(TEXTS, "data-1", tok_a, 8, tmp_path)
+    assert len(count_builds) == 1  # hit
+    np.testing.assert_array_equal(first.ids, again.ids)
+    tokenize_cached(TEXTS[:2], "data-2", tok_a, 8, tmp_path)  # data changed
+    tokenize_cached(TEXTS, "data-1", tok_b, 8, tmp_path)  # tokenizer changed
+    tokenize_cached(TEXTS, "data-1", tok_a, 6, tmp_path)  # max length changed
+    assert len(count_builds) == 4 and len(set(count_builds)) == 4
+
+
+def test_cached_tokens_equal_the_tokenizer_and_pad_dynamically(tmp_path, bert_vocab):
+    cached = tokenize_cached(TEXTS, "d", bert_vocab, 8, tmp_path)
+    expected = [bert_vocab(t, truncation=True, max_length=8)["input_ids"] for t in TEXTS]
+    assert [list(cached.ids[cached.offsets[i]:cached.offsets[i + 1]]) for i in range(3)] == expected
+    ids, mask = cached.batch([1, 0])
+    assert ids.shape == (2, len(expected[0]))  # padded to the longest in the batch, not to 8
+    assert ids[0].tolist() == expected[1] + [0] * (ids.shape[1] - len(expected[1]))
+    assert mask.sum(1).tolist() == [len(expected[1]), len(expected[0])]
+
+
+def test_trained_wordpiece_is_cached_and_keeps_words(tmp_path):
+    tok = train_wordpiece(TEXTS * 5, "fp", 80, tmp_path)
+    again = train_wordpiece(TEXTS * 5, "fp", 80, tmp_path)
+    assert tok.get_vocab() == again.get_vocab()
+    assert len(list((tmp_path / "tokenizers").iterdir())) == 1
+    assert tok.convert_ids_to_tokens(tok("the cat")["input_ids"]) == ["[CLS]", "the", "cat", "[SEP]"]

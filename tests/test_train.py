@@ -1,0 +1,42 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from dense_scaling.train import run
+from tests.conftest import shared_dataset
+
+
+def _losses(out_dir):
+    with open(out_dir / "logs" / "metrics.csv") as file:
+        return [float(r["train/loss"]) for r in csv.DictReader(file) if r.get("train/loss")]
+
+
+def test_quickstart_run_writes_complete_results(compose_train, tmp_path):
+    cfg = compose_train(
+        "model=micro_L1_H32", "training.max_steps=4", "training.num_workers=0", "training.batch_size=8",
+        "training.num_negatives=8", "data.num_train_pairs=64", "~logger",
+    )
+    results = run(cfg, tmp_path / "run")
+    on_disk = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert on_disk == json.loads(json.dumps(results))
+    assert on_disk["complete"] is True and on_disk["D"] == 64 and on_disk["steps"] == 4
+    assert on_disk["N"] == 32 * 32 * 12 + 13 * 32 + 2 * 32
+    assert on_disk["N_with_projection"] == on_disk["N"] + 32 * 768 + 768
+    assert on_disk["tokens_seen"] > 0 and on_disk["run"]["model"] == "micro_L1_H32"
+    assert (tmp_path / "run" / "model" / "biencoder.json").exists()
+    assert not list((tmp_path / "run").glob(".results.json*"))  # no temporary file left
+
+
+def test_short_squad_run_lowers_the_training_loss(compose_train, tmp_path):
+    shared_dataset("squad")
+    cfg = compose_train(
+        "data=squad", "tokenizer=vocab", "model=micro_L2_H64", "training.max_steps=60",
+        "training.warmup_steps=10", "training.batch_size=16", "training.num_negatives=32",
+        "data.max_passage_length=64", "training.num_workers=0",
+    )
+    run(cfg, tmp_path / "run")
+    losses = _losses(tmp_path / "run")
+    assert len(losses) == 6  # logged every 10 steps
+    assert np.mean(losses[-2:]) < np.mean(losses[:1]) - 0.3
