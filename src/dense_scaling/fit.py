@@ -1,0 +1,160 @@
+"""Sweep results -> fitted laws, plots, report, budget optimum.
+
+    python -m dense_scaling.fit PATH... [--law model|data|joint|all] [--out DIR]
+        [--method robust|lsq] [--bootstrap N] [--holdout] [--weighted]
+        [--preset NAME] [--budgets 5000 20000 150000 1000000]
+
+PATH is a run folder, a Hydra multirun folder (searched recursively), a
+results.json file or a quoted glob. ``--preset NAME`` runs the budget analysis
+on one of the paper's published joint laws, with or without PATH. Writes
+params.json, report.md and the figures (PNG and SVG) to DIR (default:
+``<first PATH>/fit``, or ``./fit`` with only a preset). Bad input prints
+``error: ...`` and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from dense_scaling.scaling import plots
+from dense_scaling.scaling.budget import CostModel, optimal_allocation
+from dense_scaling.scaling.collect import RANKING_METRICS, check_records, collect, columns
+from dense_scaling.scaling.errors import ScalingInputError
+from dense_scaling.scaling.fitting import HUBER_DELTA
+from dense_scaling.scaling.laws import JointLaw
+from dense_scaling.scaling.presets import PRESETS, get_preset
+from dense_scaling.scaling.report import params_document, render_report, write_atomic, write_params
+from dense_scaling.scaling.sweep import LAW_CHOICES, fit_sweep
+
+DEFAULT_BUDGETS = (5_000.0, 20_000.0, 150_000.0, 1_000_000.0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m dense_scaling.fit", description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="run folders, multirun folders, results.json files or globs")
+    parser.add_argument("--law", choices=LAW_CHOICES, default="all", help="which law to fit (default: all the data supports)")
+    parser.add_argument("--method", choices=("robust", "lsq"), default="robust",
+                        help=f"robust: Huber (delta {HUBER_DELTA:g}) on log L, multi-start L-BFGS-B; lsq: the paper's least squares")
+    parser.add_argument("--bootstrap", type=int, default=100, metavar="N", help="bootstrap resamples for 95%% CIs (0: none)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument("--holdout", action="store_true", help="refit without the largest N (D for data laws) and report the error predicting it")
+    parser.add_argument("--weighted", action="store_true", help="weight points by their ce.reported_ci95")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="budget analysis from a published law (needs no PATH)")
+    parser.add_argument("--budgets", type=float, nargs="+", default=list(DEFAULT_BUDGETS), metavar="USD")
+    parser.add_argument("--out", type=Path, help="output folder (default: <first PATH>/fit)")
+    return parser
+
+
+def _default_out(paths: list[str]) -> Path:
+    """``<first PATH>/fit``: for a glob, the folder before its first wildcard; for a file, its folder."""
+    if not paths:
+        return Path("fit")
+    parts = Path(paths[0]).parts
+    plain = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts))
+    base = Path(*parts[:plain]) if plain else Path(".")
+    return (base.parent if base.is_file() else base) / "fit"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.=-]+", "_", text).strip("_")
+
+
+def _plot_fits(sweep, out: Path) -> list[Path]:
+    written = []
+    for kind, axis, name, title in (("model", "N", "ce_vs_N", "model-size law per data size"),
+                                    ("data", "D", "ce_vs_D", "data-size law per model size")):
+        fits = sweep.of_kind(kind)
+        if fits:
+            series = [plots.Series(f.label, f.column(axis), f.column("L"), f.result.law) for f in fits]
+            written += plots.plot_size_fits(axis, series, out / name, title)
+    data_fits = sweep.of_kind("data")
+    if len({f.key["annotation"] for f in data_fits}) > 1:
+        series = [plots.Series(f"{f.key['annotation']} (N={f.key['N']:.3g})", f.column("D"), f.column("L"), f.result.law)
+                  for f in data_fits]
+        written += plots.plot_size_fits("D", series, out / "ce_vs_D_by_annotation", "data-size law per annotation type")
+    for fit in sweep.of_kind("joint"):
+        held = fit.result.heldout
+        law = fit.result.law if held is None else held.law
+        written += plots.plot_joint(law, fit.column("N"), fit.column("D"), fit.column("L"),
+                                    out / f"joint_{_slug(fit.label)}", None if held is None else held.held_out_value)
+    return written
+
+
+def _budget_laws(sweep, preset) -> dict[str, JointLaw]:
+    laws = {} if preset is None else {f"preset {preset.name}": preset.law}
+    if sweep is not None:
+        laws.update({f"joint fit {f.label}": f.result.law for f in sweep.of_kind("joint")})
+    return laws
+
+
+def _fit_runs(args, out: Path):
+    """Collect, check and fit the runs under args.paths; draw their figures."""
+    records, skipped = collect(args.paths)
+    for s in skipped:
+        print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
+    check_records(records)
+    sweep = fit_sweep(records, law=args.law, method=args.method, n_boot=args.bootstrap, seed=args.seed,
+                      weighted=args.weighted, with_holdout=args.holdout)
+    written = _plot_fits(sweep, out)
+    table = columns(records)
+    ranked = ~np.isnan(table[RANKING_METRICS[0]])
+    if ranked.any():
+        metrics = {m: table[m][ranked] for m in RANKING_METRICS}
+        written += plots.plot_ce_vs_metrics(table["L"][ranked], metrics, out / "ce_vs_metrics")
+    return sweep, skipped, written
+
+
+def _print_summary(sweep, budgets) -> None:
+    for fit in [] if sweep is None else sweep.fits:
+        print(f"{fit.kind:5s} {fit.label}: {fit.result.law.formula()}  R^2={fit.result.r2:.4f}"
+              + ("" if fit.result.converged else "  (NOT converged)"))
+    for note in [] if sweep is None else sweep.notes:
+        print(f"note: {note}", file=sys.stderr)
+    for source, allocations in budgets.items():
+        for a in allocations:
+            print(f"budget ${a.budget:,.0f} {'with' if a.include_inference else 'without'} inference ({source}): "
+                  f"N={a.N:.3g} (1% band {a.N_band[0]:.3g}-{a.N_band[1]:.3g}), D={a.D:.3g}, CE={a.loss:.4f}")
+
+
+def _run(args) -> int:
+    if not args.paths and args.preset is None:
+        raise ScalingInputError("nothing to do: give at least one PATH of results, or --preset NAME")
+    preset = None if args.preset is None else get_preset(args.preset)
+    if preset is not None and not isinstance(preset.law, JointLaw):
+        joint = ", ".join(n for n, p in PRESETS.items() if isinstance(p.law, JointLaw))
+        raise ScalingInputError(f"preset {preset.name} is a {preset.law.kind}-size law; budget analysis needs a "
+                                f"joint law: use {joint}")
+    out = args.out or _default_out(args.paths)
+    sweep, skipped, written = _fit_runs(args, out) if args.paths else (None, [], [])
+    cost = CostModel()
+    budgets = {}
+    for source, law in _budget_laws(sweep, preset).items():
+        budgets[source] = [optimal_allocation(law, cost, b, inference) for inference in (False, True) for b in args.budgets]
+        for inference, name in ((False, "budget_without_inference"), (True, "budget_with_inference")):
+            written += plots.plot_budgets(law, cost, args.budgets, inference, out / f"{name}_{_slug(source)}")
+    document = params_document(args.paths, skipped, sweep, cost, budgets, preset)
+    write_params(out / "params.json", document)
+    write_atomic(out / "report.md", render_report(document, sweep, budgets, args.method, args.bootstrap))
+    _print_summary(sweep, budgets)
+    print(f"wrote params.json, report.md and {len(written)} figure files (PNG + SVG) to {out}")
+    return 0
+
+
+def main(argv=None) -> int:
+    """CLI entry point; returns the exit status (2 on bad input, with ``error: ...`` on stderr)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except ScalingInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

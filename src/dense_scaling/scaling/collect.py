@@ -1,0 +1,145 @@
+"""Read results.json files (docs/results.md) into a table, one row per run.
+
+``collect(paths)`` accepts run folders, Hydra multirun folders (searched
+recursively), results.json files and globs. Files that cannot be fitted (bad
+JSON, ``complete`` not true, no N, D or ``ce.reported``) are returned as
+``(path, reason)`` pairs and left out of the table, never fitted silently.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ScalingInputError
+
+RESULTS_NAME = "results.json"
+FORMAT_PREFIX = "dense-scaling/results/"
+RANKING_METRICS = ("map@10", "ndcg@10", "recall@1000", "mrr@10")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run: its sizes, its reported contrastive entropy, and what identifies it."""
+
+    path: str
+    N: float
+    D: float
+    L: float
+    L_ci95: tuple[float, float] | None = None
+    protocol: str | None = None
+    model: str | None = None
+    data: str | None = None
+    annotation: str | None = None
+    seed: int | None = None
+    study: str | None = None
+    overrides: tuple[str, ...] = ()
+    ranking: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A results file left out of the table, and why."""
+
+    path: str
+    reason: str
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _record(path: Path, payload) -> RunRecord:
+    """Turn one parsed results.json into a record; raise ValueError(reason) if it cannot be fitted."""
+    if not isinstance(payload, dict):
+        raise ValueError("not a JSON object")
+    if not str(payload.get("format", "")).startswith(FORMAT_PREFIX):
+        raise ValueError(f"format is {payload.get('format')!r}, expected {FORMAT_PREFIX}v1")
+    if payload.get("complete") is not True:
+        raise ValueError("'complete' is not true (the run is unfinished or crashed)")
+    for key in ("N", "D"):
+        if not _is_number(payload.get(key)):
+            raise ValueError(f"missing or non-numeric {key}")
+    ce = payload.get("ce")
+    if not isinstance(ce, dict) or not _is_number(ce.get("reported")):
+        raise ValueError("missing ce.reported (no evaluation ran)")
+    ci = ce.get("reported_ci95")
+    ci = tuple(float(v) for v in ci) if isinstance(ci, list) and len(ci) == 2 and all(map(_is_number, ci)) else None
+    run = payload.get("run") if isinstance(payload.get("run"), dict) else {}
+    ranking = payload.get("ranking") if isinstance(payload.get("ranking"), dict) else {}
+    return RunRecord(
+        path=str(path), N=float(payload["N"]), D=float(payload["D"]), L=float(ce["reported"]), L_ci95=ci,
+        protocol=payload.get("protocol"), model=run.get("model"), data=run.get("data"),
+        annotation=run.get("annotation"), seed=run.get("seed"), study=run.get("study"),
+        overrides=tuple(run.get("overrides") or ()),
+        ranking={k: float(ranking[k]) for k in RANKING_METRICS if _is_number(ranking.get(k))},
+    )
+
+
+def _result_files(spec: str) -> list[Path]:
+    """Every results.json named by one PATH argument; raise if there is none."""
+    matches = [Path(p) for p in glob.glob(spec, recursive=True)] if glob.has_magic(spec) else [Path(spec)]
+    files = []
+    for match in matches:
+        if match.is_dir():
+            files.extend(sorted(match.rglob(RESULTS_NAME)))
+        elif match.is_file():
+            files.append(match)
+    if not files:
+        what = "nothing matches" if not any(m.exists() for m in matches) else f"no {RESULTS_NAME} under it"
+        raise ScalingInputError(
+            f"no results found for {spec!r} ({what}); give a run folder, a Hydra multirun folder, "
+            f"a {RESULTS_NAME} file or a quoted glob")
+    return files
+
+
+def collect(paths) -> tuple[list[RunRecord], list[Skipped]]:
+    """Read every results.json under ``paths``; return (records, skipped files with reasons)."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    seen, records, skipped = set(), [], []
+    for spec in paths:
+        for file in _result_files(str(spec)):
+            key = file.resolve()
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                records.append(_record(file, json.loads(file.read_text(encoding="utf-8"))))
+            except json.JSONDecodeError as exc:
+                skipped.append(Skipped(str(file), f"invalid JSON ({exc.msg} at line {exc.lineno})"))
+            except (OSError, UnicodeDecodeError) as exc:
+                skipped.append(Skipped(str(file), f"unreadable ({exc})"))
+            except ValueError as exc:
+                skipped.append(Skipped(str(file), str(exc)))
+    return records, skipped
+
+
+def check_records(records: list[RunRecord]) -> None:
+    """Refuse records a fit must not mix or cannot use: several protocols, non-positive N, D or L."""
+    protocols = sorted({str(r.protocol) for r in records})
+    if len(protocols) > 1:
+        examples = "; ".join(f"{p}: {next(r.path for r in records if str(r.protocol) == p)}" for p in protocols)
+        raise ScalingInputError(
+            f"the runs mix protocols {protocols} ({examples}); fit one protocol at a time by passing "
+            f"only its folders")
+    for record in records:
+        for name in ("N", "D", "L"):
+            value = getattr(record, name)
+            if not (math.isfinite(value) and value > 0):
+                label = "ce.reported" if name == "L" else name
+                raise ScalingInputError(
+                    f"{record.path}: {label} = {value!r} is not positive; fix that results.json or remove the run")
+
+
+def columns(records: list[RunRecord]) -> dict[str, np.ndarray]:
+    """The table as numpy columns (N, D, L, and each ranking metric, NaN where missing)."""
+    table = {name: np.array([getattr(r, name) for r in records], dtype=float) for name in ("N", "D", "L")}
+    for metric in RANKING_METRICS:
+        table[metric] = np.array([r.ranking.get(metric, np.nan) for r in records], dtype=float)
+    return table

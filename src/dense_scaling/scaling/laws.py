@@ -1,0 +1,196 @@
+"""The three scaling laws of Fang et al. (SIGIR 2024), Eqs. 6-8.
+
+    model size   L(N)   = (A/N)^alpha + d_N
+    data size    L(D)   = (B/D)^beta  + d_D
+    joint        L(N,D) = [(A/N)^(alpha/beta) + B/D]^beta + d
+
+N counts parameters (plain units, see ``presets`` for the paper's convention),
+D counts annotated (query, positive) pairs, L is contrastive entropy in nats.
+
+Besides ``predict`` and ``formula``, each law carries what the shared fitter in
+``fitting.py`` needs: its parameters in an unconstrained vector ``theta``
+(positive constants by their logs, exponents as they are), the log prediction
+with its Jacobian, and a data-driven grid of starting points.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass
+from typing import ClassVar
+
+import numpy as np
+
+_EXPONENT_GRID = (0.2, 0.6, 1.5)
+_FLOOR_FRACTIONS = (0.1, 0.5, 0.9)  # d as a fraction of the smallest observed L
+
+
+def _floor_and_reducible(log_L: np.ndarray, fraction: float) -> tuple[float, float]:
+    """A start for the floor d and the reducible part L - d at the median point."""
+    floor = fraction * float(np.exp(log_L.min()))
+    reducible = max(float(np.exp(np.median(log_L))) - floor, 1e-6)
+    return floor, reducible
+
+
+def _power_plus_floor(theta: np.ndarray, log_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log[(S/x)^e + d] and its Jacobian for theta = (log S, e, log d)."""
+    log_scale, exponent, log_floor = theta
+    power = exponent * (log_scale - log_x)
+    out = np.logaddexp(power, log_floor)
+    w_power, w_floor = np.exp(power - out), np.exp(log_floor - out)
+    jac = np.stack([w_power * exponent, w_power * (log_scale - log_x), w_floor], axis=1)
+    return out, jac
+
+
+def _power_plus_floor_grid(log_x: np.ndarray, log_L: np.ndarray) -> np.ndarray:
+    """Starts spread over exponent, floor and the size of the power term."""
+    starts = []
+    for exponent, fraction, share in itertools.product(_EXPONENT_GRID, _FLOOR_FRACTIONS, (0.5, 2.0)):
+        floor, reducible = _floor_and_reducible(log_L, fraction)
+        log_scale = np.median(log_x) + np.log(share * reducible) / exponent
+        starts.append((log_scale, exponent, np.log(floor)))
+    return np.array(starts)
+
+
+@dataclass(frozen=True)
+class ModelSizeLaw:
+    """L(N) = (A/N)^alpha + d_N (paper Eq. 6)."""
+
+    A: float
+    alpha: float
+    d_N: float
+
+    kind: ClassVar[str] = "model"
+    inputs: ClassVar[tuple[str, ...]] = ("N",)
+    param_names: ClassVar[tuple[str, ...]] = ("A", "alpha", "d_N")
+    exponent_names: ClassVar[tuple[str, ...]] = ("alpha",)
+
+    def predict(self, N) -> np.ndarray:
+        return (self.A / np.asarray(N, dtype=float)) ** self.alpha + self.d_N
+
+    def formula(self) -> str:
+        return f"L(N) = ({self.A:.6g} / N)^{self.alpha:.6g} + {self.d_N:.6g}"
+
+    def params(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_theta(cls, theta) -> "ModelSizeLaw":
+        return cls(A=float(np.exp(theta[0])), alpha=float(theta[1]), d_N=float(np.exp(theta[2])))
+
+    @staticmethod
+    def log_predict(theta, log_inputs) -> tuple[np.ndarray, np.ndarray]:
+        return _power_plus_floor(theta, log_inputs[0])
+
+    @staticmethod
+    def start_grid(log_inputs, log_L) -> np.ndarray:
+        return _power_plus_floor_grid(log_inputs[0], log_L)
+
+
+@dataclass(frozen=True)
+class DataSizeLaw:
+    """L(D) = (B/D)^beta + d_D (paper Eq. 7)."""
+
+    B: float
+    beta: float
+    d_D: float
+
+    kind: ClassVar[str] = "data"
+    inputs: ClassVar[tuple[str, ...]] = ("D",)
+    param_names: ClassVar[tuple[str, ...]] = ("B", "beta", "d_D")
+    exponent_names: ClassVar[tuple[str, ...]] = ("beta",)
+
+    def predict(self, D) -> np.ndarray:
+        return (self.B / np.asarray(D, dtype=float)) ** self.beta + self.d_D
+
+    def formula(self) -> str:
+        return f"L(D) = ({self.B:.6g} / D)^{self.beta:.6g} + {self.d_D:.6g}"
+
+    def params(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_theta(cls, theta) -> "DataSizeLaw":
+        return cls(B=float(np.exp(theta[0])), beta=float(theta[1]), d_D=float(np.exp(theta[2])))
+
+    @staticmethod
+    def log_predict(theta, log_inputs) -> tuple[np.ndarray, np.ndarray]:
+        return _power_plus_floor(theta, log_inputs[0])
+
+    @staticmethod
+    def start_grid(log_inputs, log_L) -> np.ndarray:
+        return _power_plus_floor_grid(log_inputs[0], log_L)
+
+
+@dataclass(frozen=True)
+class JointLaw:
+    """L(N, D) = [(A/N)^(alpha/beta) + B/D]^beta + d (paper Eq. 8)."""
+
+    A: float
+    B: float
+    alpha: float
+    beta: float
+    d: float
+
+    kind: ClassVar[str] = "joint"
+    inputs: ClassVar[tuple[str, ...]] = ("N", "D")
+    param_names: ClassVar[tuple[str, ...]] = ("A", "B", "alpha", "beta", "d")
+    exponent_names: ClassVar[tuple[str, ...]] = ("alpha", "beta")
+
+    def predict(self, N, D) -> np.ndarray:
+        N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
+        return ((self.A / N) ** (self.alpha / self.beta) + self.B / D) ** self.beta + self.d
+
+    def formula(self) -> str:
+        return (
+            f"L(N, D) = [({self.A:.6g} / N)^({self.alpha:.6g}/{self.beta:.6g})"
+            f" + {self.B:.6g} / D]^{self.beta:.6g} + {self.d:.6g}"
+        )
+
+    def params(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_theta(cls, theta) -> "JointLaw":
+        log_A, log_B, alpha, beta, log_d = theta
+        return cls(A=float(np.exp(log_A)), B=float(np.exp(log_B)), alpha=float(alpha), beta=float(beta),
+                   d=float(np.exp(log_d)))
+
+    @staticmethod
+    def log_predict(theta, log_inputs) -> tuple[np.ndarray, np.ndarray]:
+        """log L and its Jacobian for theta = (log A, log B, alpha, beta, log d)."""
+        log_A, log_B, alpha, beta, log_d = theta
+        log_N, log_D = log_inputs
+        model_term = (alpha / beta) * (log_A - log_N)
+        data_term = log_B - log_D
+        inner = np.logaddexp(model_term, data_term)
+        reducible = beta * inner
+        out = np.logaddexp(reducible, log_d)
+        w_model, w_data = np.exp(model_term - inner), np.exp(data_term - inner)
+        w_reducible, w_floor = np.exp(reducible - out), np.exp(log_d - out)
+        jac = np.stack([
+            w_reducible * w_model * alpha,
+            w_reducible * w_data * beta,
+            w_reducible * w_model * (log_A - log_N),
+            w_reducible * (inner - w_model * model_term),
+            w_floor,
+        ], axis=1)
+        return out, jac
+
+    @staticmethod
+    def start_grid(log_inputs, log_L) -> np.ndarray:
+        """Starts over both exponents, the floor, and how the reducible loss splits between N and D."""
+        log_N, log_D = log_inputs
+        starts = []
+        for alpha, beta, fraction, model_share in itertools.product(
+                (0.3, 1.0), (0.5, 1.0, 2.0), (0.1, 0.6), (0.2, 0.8)):
+            floor, reducible = _floor_and_reducible(log_L, fraction)
+            inner = reducible ** (1.0 / beta)
+            log_A = np.median(log_N) + np.log(model_share * inner) * beta / alpha
+            log_B = np.median(log_D) + np.log((1.0 - model_share) * inner)
+            starts.append((log_A, log_B, alpha, beta, np.log(floor)))
+        return np.array(starts)
+
+
+LAWS = {law.kind: law for law in (ModelSizeLaw, DataSizeLaw, JointLaw)}
+"""The law classes by kind: ``"model"``, ``"data"``, ``"joint"``."""

@@ -1,0 +1,117 @@
+"""The paper's figures, each written as PNG and SVG.
+
+Figures are built with ``matplotlib.figure.Figure`` and saved through the Agg
+canvas, so nothing here touches pyplot's global state or needs a display.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .budget import budget_line, optimal_allocation
+from .collect import RANKING_METRICS
+
+FORMATS = ("png", "svg")
+
+
+@dataclass(frozen=True)
+class Series:
+    """Observed points of one group and the law fitted to them (if any)."""
+
+    label: str
+    x: np.ndarray
+    L: np.ndarray
+    law: object | None = None
+
+
+def save(fig: Figure, out_base: Path) -> list[Path]:
+    """Write ``out_base``.png and .svg; return both paths."""
+    out_base.parent.mkdir(parents=True, exist_ok=True)
+    paths = [out_base.with_suffix(f".{fmt}") for fmt in FORMATS]
+    for path in paths:
+        fig.savefig(path, dpi=120)
+    return paths
+
+
+def _colors(n: int):
+    return [f"C{i % 10}" for i in range(n)]
+
+
+def plot_size_fits(axis: str, series: list[Series], out_base: Path, title: str) -> list[Path]:
+    """CE against N or D, one colour per group, fitted curve over its points (paper Figs. 1, 3, 4, 5)."""
+    fig = Figure(figsize=(6, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    for color, s in zip(_colors(len(series)), series):
+        ax.scatter(s.x, s.L, color=color, s=18, label=s.label)
+        if s.law is not None:
+            grid = np.geomspace(s.x.min() / 1.5, s.x.max() * 1.5, 200)
+            ax.plot(grid, s.law.predict(grid), color=color, lw=1.2)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("model size N (parameters)" if axis == "N" else "data size D (annotated pairs)")
+    ax.set_ylabel("contrastive entropy")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    return save(fig, out_base)
+
+
+def plot_joint(law, N, D, L, out_base: Path, held_out_N: float | None = None) -> list[Path]:
+    """CE against D, one curve per N from the joint law (paper Fig. 6); hollow markers: held-out points."""
+    fig = Figure(figsize=(6, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    sizes = np.unique(N)
+    grid = np.geomspace(D.min() / 1.5, D.max() * 1.5, 200)
+    for color, size in zip(_colors(sizes.size), sizes):
+        rows = N == size
+        held = held_out_N is not None and size == held_out_N
+        ax.scatter(D[rows], L[rows], s=24, label=f"N={size:.3g}" + (" (held out)" if held else ""),
+                   facecolors="none" if held else color, edgecolors=color)
+        ax.plot(grid, law.predict(size, grid), color=color, lw=1.2, ls="--" if held else "-")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("data size D (annotated pairs)")
+    ax.set_ylabel("contrastive entropy")
+    ax.set_title("joint law L(N, D)" + (", fitted without held-out points" if held_out_N is not None else ""))
+    ax.legend(fontsize=7)
+    return save(fig, out_base)
+
+
+def plot_budgets(law, cost, budgets, include_inference: bool, out_base: Path) -> list[Path]:
+    """Loss against N along each budget line, optimum and its 1% band marked (paper Figs. 7, 8)."""
+    fig = Figure(figsize=(6, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    optima, band_starts = [], []
+    for color, budget in zip(_colors(len(budgets)), budgets):
+        N, _, loss = budget_line(law, cost, budget, include_inference)
+        best = optimal_allocation(law, cost, budget, include_inference)
+        optima.append(best.loss)
+        band_starts.append(best.N_band[0])
+        ax.plot(N, loss, color=color, lw=1.2, label=f"${budget:,.0f}: N*={best.N:.3g}, D*={best.D:.3g}")
+        ax.axvspan(*best.N_band, color=color, alpha=0.12)
+        ax.scatter([best.N], [best.loss], color=color, marker="*", s=90, zorder=3)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylim(min(optima) * 0.8, max(optima) * 4)
+    ax.set_xlim(left=min(band_starts) / 1e3)
+    ax.set_xlabel("model size N (parameters)")
+    ax.set_ylabel("predicted contrastive entropy")
+    ax.set_title("budget allocation " + ("with" if include_inference else "without") + " inference cost")
+    ax.legend(fontsize=7)
+    return save(fig, out_base)
+
+
+def plot_ce_vs_metrics(L, metrics: dict[str, np.ndarray], out_base: Path) -> list[Path]:
+    """Scatter of CE against each ranking metric across runs (paper Fig. 2)."""
+    names = [m for m in RANKING_METRICS[:3] if m in metrics]
+    fig = Figure(figsize=(4 * len(names), 3.6), layout="constrained")
+    for i, name in enumerate(names, start=1):
+        ax = fig.add_subplot(1, len(names), i)
+        ax.scatter(L, metrics[name], s=14)
+        ax.set_xlabel("contrastive entropy")
+        ax.set_ylabel(name)
+    fig.suptitle("contrastive entropy against ranking metrics")
+    return save(fig, out_base)

@@ -1,0 +1,92 @@
+"""Reading results.json files (docs/results.md) into a table."""
+
+import json
+
+import numpy as np
+import pytest
+
+from dense_scaling.scaling.collect import check_records, collect, columns
+from dense_scaling.scaling.errors import ScalingInputError
+
+
+def write_result(folder, N, D, loss, *, annotation="human", protocol="test-best", ranking=True, replace=None):
+    """Write one results.json as docs/results.md describes it (top-level keys in ``replace`` swapped in)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ce = float(loss)
+    payload = {
+        "format": "dense-scaling/results/v1", "complete": True,
+        "run": {"model": f"m{int(N)}", "data": "synthetic", "annotation": annotation, "seed": 0,
+                "study": "test", "overrides": [f"model.N={int(N)}", f"data.num_train_pairs={int(D)}"]},
+        "N": N, "N_with_projection": N + 1000, "N_total": 3 * N, "D": D, "steps": 400,
+        "tokens_seen": 1000, "wall_time_s": 1.0, "protocol": protocol,
+        "ce": {"reported": ce, "reported_step": 350, "reported_ci95": [ce * 0.98, ce * 1.02],
+               "best": ce, "best_step": 350, "best_ci95": [ce * 0.98, ce * 1.02], "final": ce,
+               "final_ci95": [ce * 0.98, ce * 1.02], "val_best": None, "val_best_step": None,
+               "K": 256, "R": 10, "pool_size": 2000, "num_pairs": 2000, "history": [[350, ce]]},
+        "ranking": {"map@10": float(np.exp(-ce)), "ndcg@10": float(np.exp(-0.8 * ce)),
+                    "recall@1000": float(np.exp(-0.1 * ce)), "mrr@10": float(np.exp(-ce)),
+                    "subcorpus_size": 2000, "num_queries": 2000, "skipped_queries": 0} if ranking else None,
+        "config": {},
+    }
+    payload.update(replace or {})
+    path = folder / "results.json"
+    path.write_text(json.dumps(payload))
+    return path
+
+
+def test_reads_runs_recursively_and_reports_bad_files(tmp_path):
+    sweep = tmp_path / "multirun" / "2024-01-01"
+    write_result(sweep / "0", 1e6, 1000, 2.5)
+    write_result(sweep / "1" / "nested", 2e6, 1000, 2.1, annotation="llm")
+    (sweep / "2").mkdir()
+    (sweep / "2" / "results.json").write_text('{"format": "dense-scaling/results/v1", "compl')
+    write_result(sweep / "3", 4e6, 1000, 1.9, replace={"complete": False})
+    write_result(sweep / "4", 4e6, 1000, 1.9, replace={"ce": None})
+    write_result(sweep / "5", 4e6, 1000, 1.9, replace={"D": None})
+
+    records, skipped = collect([tmp_path / "multirun"])
+
+    assert sorted((r.N, r.D, r.L, r.annotation) for r in records) == [(1e6, 1000, 2.5, "human"), (2e6, 1000, 2.1, "llm")]
+    reasons = {s.path.split("/")[-2]: s.reason for s in skipped}
+    assert set(reasons) == {"2", "3", "4", "5"}
+    assert "invalid JSON" in reasons["2"]
+    assert "complete" in reasons["3"]
+    assert "ce.reported" in reasons["4"]
+    assert "D" in reasons["5"]
+    record = next(r for r in records if r.N == 1e6)
+    assert record.L_ci95 == (2.5 * 0.98, 2.5 * 1.02)
+    assert record.overrides == ("model.N=1000000", "data.num_train_pairs=1000")
+    assert record.ranking["ndcg@10"] == pytest.approx(np.exp(-0.8 * 2.5))
+
+
+def test_glob_and_duplicate_paths_are_read_once(tmp_path):
+    for i, N in enumerate((1e6, 2e6)):
+        write_result(tmp_path / f"run{i}", N, 100, 2.0)
+    records, skipped = collect([str(tmp_path / "run*"), tmp_path / "run0" / "results.json"])
+    assert sorted(r.N for r in records) == [1e6, 2e6] and skipped == []
+
+
+def test_columns_have_nan_for_missing_ranking(tmp_path):
+    write_result(tmp_path / "a", 1e6, 100, 2.0)
+    write_result(tmp_path / "b", 2e6, 100, 1.5, ranking=False)
+    table = columns(sorted(collect([tmp_path])[0], key=lambda r: r.N))
+    np.testing.assert_array_equal(table["L"], [2.0, 1.5])
+    assert not np.isnan(table["map@10"][0]) and np.isnan(table["map@10"][1])
+
+
+def test_missing_path_is_an_error_naming_it(tmp_path):
+    with pytest.raises(ScalingInputError, match="nowhere"):
+        collect([tmp_path / "nowhere"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ScalingInputError, match="no results.json under it"):
+        collect([tmp_path / "empty"])
+
+
+def test_mixed_protocols_and_non_positive_values_are_refused(tmp_path):
+    write_result(tmp_path / "a", 1e6, 100, 2.0)
+    write_result(tmp_path / "b", 2e6, 100, 1.5, protocol="val-selected")
+    with pytest.raises(ScalingInputError, match="mix protocols"):
+        check_records(collect([tmp_path])[0])
+    write_result(tmp_path / "b", 0, 100, 1.5)
+    with pytest.raises(ScalingInputError, match=r"b/results.json: N = 0.0 is not positive"):
+        check_records(collect([tmp_path])[0])
