@@ -1,0 +1,216 @@
+"""The output folder of an annotation job: an append-only log while it runs (the resume state),
+a BEIR folder when it ends.
+
+Layout::
+
+    annotation.json     settings (checked on resume); once finished, the counts and the number
+                        of source passages (the first ones of the corpus file; new ones follow)
+    generated.jsonl     one Annotation per line, appended and flushed per batch
+    corpus.jsonl[.gz]   the source corpus file copied byte for byte, then the new passages
+                        (ICT) appended (as a second gzip member when gzipped)
+    queries.jsonl       the source queries of every split but the training one, then the
+                        generated queries
+    qrels/<train>.tsv   the generated pairs; every other split's qrels copied byte for byte
+"""
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from dense_scaling.data.pseudo.records import FAILED, OK, SKIPPED, Annotation, AnnotationError, Task
+from dense_scaling.data.readers import RetrievalData
+
+MANIFEST, LOG = "annotation.json", "generated.jsonl"
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path, mode: str = "w") -> Iterator:
+    """A file opened on ``path.tmp``, renamed to ``path`` only when the block succeeds."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as file:
+            yield file
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def jsonl_line(record: dict) -> str:
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def write_jsonl(path: Path, records: Iterable[dict]) -> None:
+    """Write ``records`` as JSON lines, atomically."""
+    with atomic_write(path) as file:
+        file.writelines(jsonl_line(record) for record in records)
+
+
+def write_qrels(path: Path, pairs: Iterable[tuple[str, str]]) -> None:
+    """Write (query id, passage id) pairs as BEIR qrels with grade 1, header first, atomically."""
+    with atomic_write(path) as file:
+        file.write("query-id\tcorpus-id\tscore\n")
+        file.writelines(f"{qid}\t{pid}\t1\n" for qid, pid in pairs)
+
+
+def source_corpus_file(folder: Path) -> Path:
+    """The corpus file of a BEIR folder."""
+    for name in ("corpus.jsonl", "corpus.jsonl.gz"):
+        if (folder / name).is_file():
+            return folder / name
+    raise AnnotationError(f"{folder}: no corpus.jsonl or corpus.jsonl.gz; set data.reader.path to a BEIR folder")
+
+
+def _open_text(path: Path):
+    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
+
+
+def read_titles(corpus_file: Path, ids: set[str]) -> dict[str, str]:
+    """The ``title`` of the passages ``ids`` in a BEIR corpus file (empty when it has none)."""
+    titles = {}
+    with _open_text(corpus_file) as lines:
+        for line in lines:
+            if line.strip():
+                record = json.loads(line)
+                if str(record["_id"]) in ids:
+                    titles[str(record["_id"])] = record.get("title") or ""
+    return titles
+
+
+def _ends_with_newline(path: Path) -> bool:
+    last = ""
+    with _open_text(path) as text:
+        while chunk := text.read(1 << 20):
+            last = chunk[-1]
+    return last in ("", "\n")
+
+
+class AnnotationOutput:
+    """An output folder: creates it, refuses one that holds something else, appends
+    annotations and writes the final BEIR files."""
+
+    def __init__(self, folder: str | Path, settings: dict):
+        self.folder = Path(folder)
+        self.settings = json.loads(json.dumps(settings))
+        self._claim()
+        self.annotations = self._read_log()
+
+    @property
+    def done(self) -> set[str]:
+        """Passages that need no more work: annotated or skipped (failed ones are retried)."""
+        return {pid for pid, annotation in self.annotations.items() if annotation.status != FAILED}
+
+    def append(self, annotations: list[Annotation]) -> None:
+        """Log ``annotations``, flushed to disk before returning."""
+        with open(self.folder / LOG, "a", encoding="utf-8") as log:
+            log.writelines(jsonl_line(annotation.to_json()) for annotation in annotations)
+            log.flush()
+            os.fsync(log.fileno())
+        self.annotations.update((annotation.pid, annotation) for annotation in annotations)
+
+    def counts(self, tasks: list[Task]) -> dict[str, int]:
+        """Passages per status, queries and new passages, over ``tasks``."""
+        annotations = [self.annotations[task.pid] for task in tasks if task.pid in self.annotations]
+        done = [a for a in annotations if a.status == OK]
+        return {
+            "passages": len(tasks),
+            OK: len(done),
+            SKIPPED: sum(a.status == SKIPPED for a in annotations),
+            FAILED: sum(a.status == FAILED for a in annotations),
+            "pending": len(tasks) - len(annotations),
+            "queries": sum(len(a.queries) for a in done),
+            "new_passages": sum(len(a.passages) for a in done),
+        }
+
+    def finalize(self, source: Path, data: RetrievalData, tasks: list[Task], train_split: str) -> dict[str, int]:
+        """Write the BEIR files from the logged annotations of ``tasks`` (in their order), each
+        atomically, then the manifest with the counts. Returns the counts."""
+        done = [a for a in map(self.annotations.get, (t.pid for t in tasks)) if a is not None and a.status == OK]
+        queries = [query for annotation in done for query in annotation.queries]
+        held_out = [split for split in data.qrels if split != train_split]
+        self._write_corpus(source_corpus_file(source), [p for annotation in done for p in annotation.passages])
+        kept = {qid for split in held_out for qid in data.qrels[split]}
+        write_jsonl(
+            self.folder / "queries.jsonl",
+            [{"_id": qid, "text": text} for qid, text in zip(data.query_ids, data.query_texts) if qid in kept]
+            + [{"_id": query["_id"], "text": query["text"]} for query in queries],
+        )
+        (self.folder / "qrels").mkdir(exist_ok=True)
+        write_qrels(self.folder / "qrels" / f"{train_split}.tsv", [(q["_id"], q["positive"]) for q in queries])
+        for split in held_out:
+            with atomic_write(self.folder / "qrels" / f"{split}.tsv", "wb") as copy:
+                copy.write((source / "qrels" / f"{split}.tsv").read_bytes())
+        counts = self.counts(tasks)
+        self._write_manifest(
+            {
+                "settings": self.settings,
+                "counts": counts,
+                "held_out_splits": held_out,
+                "source_passages": len(data.corpus_ids),  # the corpus file's first passages are the source's
+            }
+        )
+        return counts
+
+    def _claim(self) -> None:
+        manifest = self.folder / MANIFEST
+        if manifest.is_file():
+            previous = json.loads(manifest.read_text(encoding="utf-8"))["settings"]
+            if previous != self.settings:
+                changed = sorted(k for k in {*previous, *self.settings} if previous.get(k) != self.settings.get(k))
+                raise AnnotationError(
+                    f"{self.folder} holds an annotation run with other settings ({', '.join(changed)} differ); "
+                    f"resume it with the same settings, or pass a new out= folder"
+                )
+            return
+        if self.folder.exists() and any(self.folder.iterdir()):
+            raise AnnotationError(
+                f"{self.folder} is not empty and holds no {MANIFEST}; pass a new or empty out= folder"
+            )
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._write_manifest({"settings": self.settings})
+
+    def _write_manifest(self, content: dict) -> None:
+        with atomic_write(self.folder / MANIFEST) as file:
+            json.dump(content, file, ensure_ascii=False, indent=2, sort_keys=True)
+            file.write("\n")
+
+    def _read_log(self) -> dict[str, Annotation]:
+        """The last annotation of each passage; a torn last line (an interrupted write) is cut off."""
+        path = self.folder / LOG
+        if not path.is_file():
+            return {}
+        raw = path.read_bytes()
+        if raw and not raw.endswith(b"\n"):
+            raw = raw[: raw.rfind(b"\n") + 1]
+            with open(path, "r+b") as log:
+                log.truncate(len(raw))
+        annotations = {}
+        for lineno, line in enumerate(raw.decode("utf-8").splitlines(), 1):
+            try:
+                annotation = Annotation.from_json(json.loads(line))
+            except (json.JSONDecodeError, TypeError) as err:
+                raise AnnotationError(
+                    f"{path}:{lineno}: not an annotation record ({err}); remove the line, or the folder to start over"
+                ) from None
+            annotations[annotation.pid] = annotation
+        return annotations
+
+    def _write_corpus(self, source_file: Path, new_passages: list[dict]) -> None:
+        """Copy the source corpus file and append ``new_passages`` with their parent's title."""
+        with atomic_write(self.folder / source_file.name, "wb") as corpus:
+            with open(source_file, "rb") as source:
+                shutil.copyfileobj(source, corpus)
+            if not new_passages:
+                return
+            titles = read_titles(source_file, {p["parent"] for p in new_passages})
+            records = [{"_id": p["_id"], "title": titles.get(p["parent"], ""), "text": p["text"]} for p in new_passages]
+            lines = ("" if _ends_with_newline(source_file) else "\n") + "".join(map(jsonl_line, records))
+            if source_file.suffix == ".gz":
+                with gzip.GzipFile(fileobj=corpus, mode="wb", filename="", mtime=0) as member:
+                    member.write(lines.encode("utf-8"))
+            else:
+                corpus.write(lines.encode("utf-8"))
