@@ -94,7 +94,7 @@ def test_command_line_prints_a_summary_and_progress(tmp_path):
     assert "annotate ict: 3 passages selected; 2 annotated, 1 skipped, 0 failed; 3 queries" in done.stdout
     assert "[ict] 3/3 passages (100%)" in done.stderr and "ETA" in done.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "annotation.json", "corpus.jsonl.gz", "generated.jsonl", "qrels", "queries.jsonl",
+        "annotation.json", "corpus.jsonl.gz", "generated.jsonl", "qrels", "queries.jsonl", "train_corpus.jsonl",
     ]  # nothing from Hydra (no .hydra/, no log file)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src"]  # nothing in the working directory
 

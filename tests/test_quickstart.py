@@ -11,20 +11,35 @@ def test_generation_is_deterministic(tmp_path):
         assert filecmp.cmp(a / name, b / name, shallow=False)
 
 
-def test_queries_share_no_content_word_with_their_positive(tmp_path):
-    data = load_quickstart(tmp_path, seed=0, **SIZES)
-    words_by_passage = {pid: set(text.split()) for pid, text in zip(data.corpus_ids, data.corpus_texts)}
-    document_frequency = {}
-    for words in words_by_passage.values():
+def _content_words(data):
+    """Words of each passage and query, less the fillers (words in over a quarter of passages)."""
+    passages = [set(text.split()) for text in data.corpus_texts]
+    frequency = {}
+    for words in passages:
         for w in words:
-            document_frequency[w] = document_frequency.get(w, 0) + 1
-    common = {w for w, df in document_frequency.items() if df > len(words_by_passage) / 4}  # fillers
-    query_text = dict(zip(data.query_ids, data.query_texts))
+            frequency[w] = frequency.get(w, 0) + 1
+    fillers = {w for w, df in frequency.items() if df > len(passages) / 4}
+    queries = {qid: set(text.split()) - fillers for qid, text in zip(data.query_ids, data.query_texts)}
+    return [words - fillers for words in passages], queries
+
+
+def test_without_same_form_queries_share_no_content_word_with_their_positive(tmp_path):
+    data = load_quickstart(tmp_path, seed=0, same_form_prob=0.0, **SIZES)
+    passages, queries = _content_words(data)
     for split in ("train", "test"):
         for qid, judged in data.qrels[split].items():
             (pid,) = judged
-            content = set(query_text[qid].split()) - common
-            assert len(content) == 3 and not content & words_by_passage[pid]
+            assert len(queries[qid]) == 3 and not queries[qid] & passages[data.corpus_index[pid]]
+
+
+def test_exact_word_overlap_finds_few_positives(tmp_path):
+    data = load_quickstart(tmp_path, seed=0, **SIZES)
+    passages, queries = _content_words(data)
+    hits = 0
+    for qid, judged in data.qrels["test"].items():
+        overlaps = [len(queries[qid] & words) for words in passages]
+        hits += data.corpus_ids[max(range(len(passages)), key=overlaps.__getitem__)] in judged
+    assert 0 < hits / len(data.qrels["test"]) < 0.6
 
 
 def test_test_passages_are_not_training_positives(tmp_path):

@@ -1,30 +1,42 @@
-"""Atomic JSON writing: every result file is written whole or not at all."""
+"""Atomic writing: every result file is written whole or not at all."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Iterator
 
 RESULTS_FORMAT = "dense-scaling/results/v1"
 
 
-def write_json_atomic(path: str | Path, payload: Any) -> Path:
-    """Write ``payload`` as JSON to ``path`` through a temporary file in the same folder and a
-    rename, so a reader sees the old file or the new one, never half of one."""
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
+    """A file opened on a temporary name in ``path``'s folder and renamed over ``path`` when the
+    block succeeds (removed when it fails), so a reader sees the old file or the new one, never
+    half of one. Parent folders are created."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as file:
-            json.dump(payload, file, indent=2, default=_plain)
-            file.write("\n")
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as file:
+            yield file
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_open(path) as file:
+        file.write(text)
+    return Path(path)
+
+
+def write_json_atomic(path: str | Path, payload: Any) -> Path:
+    """Write ``payload`` as indented JSON to ``path`` atomically."""
+    return write_text_atomic(path, json.dumps(payload, indent=2, default=_plain) + "\n")
 
 
 def _plain(value: Any):

@@ -5,6 +5,7 @@ Compose the config, instantiate data, model and trainer, fit, and write ``result
 """
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from dense_scaling.model.eval_callback import EvaluationCallback
+from dense_scaling.model.evaluation import test_evaluator, val_evaluator
+from dense_scaling import runs, wandb_setup
 from dense_scaling.model.module import ContrastiveRetriever
 from dense_scaling.results import RESULTS_FORMAT, write_json_atomic
 
@@ -33,10 +37,13 @@ def run(cfg: DictConfig, out_dir: str | Path) -> dict:
         max_steps=cfg.training.max_steps,
         in_batch_negatives=cfg.training.in_batch_negatives,
     )
+    evaluation = _evaluation_callback(cfg.eval, datamodule) if cfg.eval.enabled else None
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    trainer = instantiate(cfg.trainer, logger=logger)
+    checkpoint = runs.checkpoint_callback(out_dir, cfg.training.checkpoint_every_n_steps)
+    callbacks = ([evaluation] if evaluation else []) + [checkpoint]
+    trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, enable_checkpointing=True)
     started = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=runs.last_checkpoint(out_dir))
     wall_time = time.perf_counter() - started
 
     model.save_pretrained(out_dir / "model")
@@ -55,15 +62,24 @@ def run(cfg: DictConfig, out_dir: str | Path) -> dict:
         "N": model.non_embedding_parameters(),
         "N_with_projection": model.non_embedding_parameters(include_projection=True),
         "N_total": sum(p.numel() for p in model.parameters()),
-        "D": datamodule.num_train_pairs_used,
+        "D": len(datamodule.pairs.train),
         "steps": trainer.global_step,
         "tokens_seen": module.tokens_seen,
         "wall_time_s": round(wall_time, 3),
         "train_loss_final": float(trainer.callback_metrics["train/loss"]),
+        **(evaluation.results() if evaluation else {"protocol": None, "ce": None, "ranking": None}),
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     write_json_atomic(out_dir / "results.json", results)
     return results
+
+
+def _evaluation_callback(eval_cfg: DictConfig, datamodule) -> EvaluationCallback:
+    settings = {k: eval_cfg[k] for k in ("num_negatives", "repeats", "pool_size", "seed", "batch_size")}
+    test = test_evaluator(datamodule, subcorpus_size=eval_cfg.subcorpus_size, top_k=eval_cfg.top_k, **settings)
+    return EvaluationCallback(
+        test, val_evaluator(datamodule, **settings), eval_cfg.every_n_steps, eval_cfg.protocol, eval_cfg.ranking
+    )
 
 
 def _overrides() -> list[str]:
@@ -78,15 +94,50 @@ def summary(results: dict) -> str:
         f"data {results['run']['data']}: D = {results['D']:,} training pairs\n"
         f"{results['steps']} steps, {results['tokens_seen']:,} tokens, {results['wall_time_s']:.0f} s; "
         f"final training loss {results['train_loss_final']:.3f}"
+        + _evaluation_summary(results)
     )
+
+
+def _evaluation_summary(results: dict) -> str:
+    ce, ranking = results["ce"], results["ranking"]
+    if ce is None:
+        return ""
+    text = (
+        f"\ncontrastive entropy on {ce['num_pairs']:,} test pairs (K={ce['K']}, R={ce['R']}, random = "
+        f"ln(K+1) = {math.log(ce['K'] + 1):.2f}): reported {ce['reported']:.3f} "
+        f"[{ce['reported_ci95'][0]:.3f}, {ce['reported_ci95'][1]:.3f}] at step {ce['reported_step']} "
+        f"({results['protocol']}), final {ce['final']:.3f}"
+    )
+    if ranking:
+        text += (
+            f"\nranking over {ranking['subcorpus_size']:,} passages: MAP@10 {ranking['map@10']:.3f}, "
+            f"NDCG@10 {ranking['ndcg@10']:.3f}, MRR@10 {ranking['mrr@10']:.3f}, Recall@1000 {ranking['recall@1000']:.3f}"
+        )
+    return text
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> None:
-    out_dir = HydraConfig.get().runtime.output_dir
-    results = run(cfg, out_dir)
+    """Skip a run already completed with this config, resume an interrupted one; in a multirun a
+    failed run writes failed.json and the sweep goes on (docs/sweeps.md)."""
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    digest = runs.config_hash(cfg)
+    if runs.completed(out_dir, digest):
+        print(f"skipped: {out_dir / 'results.json'} is complete for this config")
+        return
+    runs.prepare(out_dir, digest)
+    try:
+        results = run(cfg, out_dir)
+    except Exception as error:
+        print(f"FAILED: {type(error).__name__}: {error} (details in {runs.record_failure(out_dir, error)})")
+        wandb_setup.finish_run(cfg, None)
+        if not runs.in_multirun():
+            raise
+        return
+    runs.finish(out_dir)
+    wandb_setup.finish_run(cfg, results)
     print(summary(results))
-    print(f"results: {Path(out_dir) / 'results.json'}")
+    print(f"results: {out_dir / 'results.json'}")
 
 
 if __name__ == "__main__":

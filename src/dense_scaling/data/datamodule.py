@@ -1,11 +1,11 @@
 """The LightningDataModule: read data, tokenize once into the cache, stream training batches."""
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
 import lightning as L
-import numpy as np
 from torch.utils.data import DataLoader
 
 from dense_scaling.data import tokenizer as tokenizers
@@ -25,14 +25,16 @@ def build_tokenizer(
     lowercase: bool = True,
 ):
     """The tokenizer a ``tokenizer`` config asks for: ``pretrained`` (hub id or folder),
-    ``vocab`` (a WordPiece vocab file) or ``trained`` (WordPiece trained on the corpus, cached)."""
+    ``vocab`` (a WordPiece vocab file) or ``trained`` (WordPiece trained on the evaluation corpus,
+    so training-only passages such as ICT's do not change the vocabulary; cached)."""
     if kind == "pretrained":
         return tokenizers.from_pretrained(name_or_path)
     if kind == "vocab":
         return tokenizers.from_vocab(vocab_path, lowercase=lowercase)
     if kind == "trained":
         return tokenizers.train_wordpiece(
-            data.corpus_texts, data.corpus_fingerprint, vocab_size, cache_dir, lowercase=lowercase
+            data.corpus_texts[: data.num_eval_passages], data.eval_corpus_fingerprint, vocab_size, cache_dir,
+            lowercase=lowercase,
         )
     raise ValueError(f"tokenizer.kind '{kind}' is not one of: pretrained, vocab, trained")
 
@@ -76,7 +78,7 @@ class RetrievalDataModule(L.LightningDataModule):
         self.data: RetrievalData | None = None
 
     def prepare(self) -> None:
-        """Load the data, the tokenizer and the token caches; choose the training pairs."""
+        """Load the data, the tokenizer and the token caches."""
         if self.data is not None:
             return
         data = self.reader() if callable(self.reader) else self.reader
@@ -90,22 +92,23 @@ class RetrievalDataModule(L.LightningDataModule):
             data.query_texts, data.queries_fingerprint, self.tokenizer, self.max_query_length,
             self.cache_dir, label="queries",
         )
-        self.pairs: PairSplit = split_pairs(
-            relevant_pairs(data, self.train_split), self.num_train_pairs, self.subset_seed, self.val_queries
+
+    @cached_property
+    def pairs(self) -> PairSplit:
+        """The training pairs (the nested subset of size D) and the validation pairs."""
+        self.prepare()
+        return split_pairs(
+            relevant_pairs(self.data, self.train_split), self.num_train_pairs, self.subset_seed, self.val_queries
         )
-        self.positives = positives_by_query(data, list(data.qrels))
 
     def setup(self, stage: str | None = None) -> None:
         self.prepare()
 
-    @property
-    def num_train_pairs_used(self) -> int:
-        return len(self.pairs.train)
-
     def train_dataloader(self) -> DataLoader:
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        positives = positives_by_query(self.data, list(self.data.qrels))
         batches = ContrastiveBatches(
-            self.pairs.train, self.query_tokens, self.corpus_tokens, self.positives,
+            self.pairs.train, self.query_tokens, self.corpus_tokens, positives,
             self.batch_size, self.num_negatives, self.seed, rank, world,
         )
         return DataLoader(

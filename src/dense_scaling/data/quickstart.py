@@ -1,10 +1,11 @@
 """The embedded quickstart corpus: a deterministic synthetic retrieval task, generated in seconds.
 
 Each passage mentions ``concepts_per_passage`` concepts; each concept has ``forms_per_concept``
-interchangeable surface words (synonyms). A query names a few of its passage's concepts, each
-with a *different* synonym than the passage uses, so exact word overlap finds nothing: a model
-must learn from (query, positive) pairs which words mean the same. Common filler words carry no
-signal. More training pairs teach more synonyms, and wider models hold them apart better.
+interchangeable surface words (synonyms). A query names a few of its passage's concepts; each
+takes the passage's own word only with probability ``same_form_prob`` and otherwise another
+synonym, so exact word overlap solves few queries: a model must learn from (query, positive)
+pairs which words mean the same. Common filler words carry no signal. More training pairs
+teach more synonyms, and wider models hold them apart better.
 
 Training queries point at the first passages, test queries at the rest, so the test measures
 how the learnt synonymy transfers to unseen passages. Written as a BEIR folder.
@@ -12,6 +13,8 @@ how the learnt synonymy transfers to unseen passages. Written as a BEIR folder.
 from __future__ import annotations
 
 import gzip
+import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -22,6 +25,7 @@ import numpy as np
 
 from dense_scaling.data.readers import RetrievalData, load_beir
 
+GENERATOR_VERSION = "v1"  # bump when generate() changes what a setting produces
 _CONSONANTS = list("bdfgklmnprstvz")
 _VOWELS = list("aeiou")
 
@@ -39,16 +43,17 @@ def _pseudo_words(rng: np.random.Generator, count: int) -> list[str]:
 def generate(
     out: str | Path,
     seed: int = 0,
-    num_concepts: int = 800,
-    forms_per_concept: int = 3,
+    num_concepts: int = 400,
+    forms_per_concept: int = 2,
     num_fillers: int = 150,
     num_passages: int = 4000,
     num_test_passages: int = 1000,
     concepts_per_passage: int = 8,
-    fillers_per_passage: int = 16,
+    fillers_per_passage: int = 8,
     queries_per_train_passage: int = 3,
     concepts_per_query: int = 3,
     fillers_per_query: int = 2,
+    same_form_prob: float = 0.3,
 ) -> Path:
     """Write the synthetic corpus as a BEIR folder at ``out`` (atomically) and return it."""
     rng = np.random.default_rng(seed)
@@ -70,9 +75,10 @@ def generate(
         split = "train" if p < num_train_passages else "test"
         for n in range(queries_per_train_passage if split == "train" else 1):
             chosen = rng.choice(concepts_per_passage, concepts_per_query, replace=False)
-            shift = rng.integers(1, forms_per_concept, size=concepts_per_query)  # never the passage's form
-            other_form = (form_used[chosen] + shift) % forms_per_concept
-            query_words = list(forms[concepts[chosen], other_form]) + list(rng.choice(fillers, fillers_per_query))
+            shift = rng.integers(1, forms_per_concept, size=concepts_per_query)  # another synonym
+            shift[rng.random(concepts_per_query) < same_form_prob] = 0  # the passage's own word
+            query_form = (form_used[chosen] + shift) % forms_per_concept
+            query_words = list(forms[concepts[chosen], query_form]) + list(rng.choice(fillers, fillers_per_query))
             qid = f"q{p}-{n}"
             queries.append({"_id": qid, "text": sentence(query_words)})
             qrels[split].append((qid, pid))
@@ -101,9 +107,16 @@ def _write_beir(out: Path, corpus: list[dict], queries: list[dict], qrels: dict[
 
 
 def load_quickstart(cache_dir: str | Path, seed: int = 0, **sizes) -> RetrievalData:
-    """The quickstart data set, generated into ``cache_dir/quickstart`` on first use."""
-    suffix = "".join(f"-{k}{v}" for k, v in sorted(sizes.items()))
-    folder = Path(cache_dir) / "quickstart" / f"v1-seed{seed}{suffix}"
+    """The quickstart data set, generated into ``cache_dir/quickstart`` on first use; the folder
+    is keyed by every generation setting, so a change of defaults never reuses stale data."""
+    settings = {**_defaults(), **sizes, "seed": seed}
+    key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    folder = Path(cache_dir) / "quickstart" / f"{GENERATOR_VERSION}-{key}"
     if not (folder / "qrels").is_dir():
-        generate(folder, seed=seed, **sizes)
+        generate(folder, **settings)
     return load_beir(folder, name="quickstart")
+
+
+def _defaults() -> dict:
+    parameters = inspect.signature(generate).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}

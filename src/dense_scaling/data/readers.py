@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 Qrels = dict[str, dict[str, int]]
+TRAIN_CORPUS_FILE = "train_corpus.jsonl"  # optional: passages for training only (e.g. ICT positives)
 
 
 class DataFormatError(ValueError):
@@ -25,7 +26,9 @@ class RetrievalData:
     """A corpus, its queries and graded relevance judgements per split.
 
     ``qrels[split][query_id][passage_id] = grade``; a grade >= 1 marks a relevant passage.
-    Texts are kept in file order so that token caches line up with ``corpus_ids``.
+    Texts are kept in file order so that token caches line up with ``corpus_ids``. Only the
+    first ``num_eval_passages`` passages (default: all) are evaluation material; any after them
+    exist for training only and are never drawn as evaluation negatives or ranked.
     """
 
     name: str
@@ -34,6 +37,11 @@ class RetrievalData:
     query_ids: list[str]
     query_texts: list[str]
     qrels: dict[str, Qrels] = field(default_factory=dict)
+    num_eval_passages: int | None = None
+
+    def __post_init__(self):
+        if self.num_eval_passages is None:
+            self.num_eval_passages = len(self.corpus_ids)
 
     @cached_property
     def corpus_index(self) -> dict[str, int]:
@@ -60,6 +68,12 @@ class RetrievalData:
         return _content_hash(self.corpus_ids, self.corpus_texts)
 
     @cached_property
+    def eval_corpus_fingerprint(self) -> str:
+        """A content hash of the evaluation corpus (the first ``num_eval_passages`` passages)."""
+        n = self.num_eval_passages
+        return _content_hash(self.corpus_ids[:n], self.corpus_texts[:n])
+
+    @cached_property
     def queries_fingerprint(self) -> str:
         """A content hash of the queries (ids and texts)."""
         return _content_hash(self.query_ids, self.query_texts)
@@ -80,10 +94,12 @@ def _open_text(path: Path):
     return open(path, encoding="utf-8")
 
 
-def _find(folder: Path, stem: str) -> Path:
+def _find(folder: Path, stem: str, required: bool = True) -> Path | None:
     for name in (f"{stem}.jsonl", f"{stem}.jsonl.gz"):
         if (folder / name).exists():
             return folder / name
+    if not required:
+        return None
     raise DataFormatError(
         f"{folder}: no {stem}.jsonl or {stem}.jsonl.gz; a BEIR folder holds corpus.jsonl[.gz], "
         f"queries.jsonl[.gz] and qrels/<split>.tsv"
@@ -168,16 +184,27 @@ def read_qrels(path: Path, corpus: dict[str, int], queries: dict[str, int], head
 
 
 def load_beir(path: str | Path, name: str | None = None, with_title: bool = True) -> RetrievalData:
-    """Load a BEIR folder: ``corpus.jsonl[.gz]``, ``queries.jsonl[.gz]``, ``qrels/<split>.tsv``.
-
-    Passage text is ``title + ' ' + text`` when ``with_title`` (the BEIR convention).
+    """Load a BEIR folder: ``corpus.jsonl[.gz]``, ``queries.jsonl[.gz]``, ``qrels/<split>.tsv``,
+    and the optional training-only passages of ``train_corpus.jsonl[.gz]`` (appended after the
+    corpus, outside ``num_eval_passages``). Passage text is ``title + ' ' + text`` when
+    ``with_title`` (the BEIR convention).
     """
     folder = Path(path)
     if not folder.is_dir():
-        raise DataFormatError(f"{folder}: no such folder; point data.path at a BEIR folder")
+        raise DataFormatError(f"{folder}: no such folder; point data.reader.path at a BEIR folder")
     corpus_ids, corpus_texts = _read_jsonl(_find(folder, "corpus"), with_title)
+    num_eval_passages = len(corpus_ids)
+    train_corpus = _find(folder, TRAIN_CORPUS_FILE.removesuffix(".jsonl"), required=False)
+    if train_corpus:
+        extra_ids, extra_texts = _read_jsonl(train_corpus, with_title)
+        clash = set(extra_ids).intersection(corpus_ids)
+        if clash:
+            raise DataFormatError(f"{train_corpus}: ids also in the corpus, e.g. '{min(clash)}'; ids must be unique")
+        corpus_ids, corpus_texts = corpus_ids + extra_ids, corpus_texts + extra_texts
     query_ids, query_texts = _read_jsonl(_find(folder, "queries"), with_title=False)
-    data = RetrievalData(name or folder.name, corpus_ids, corpus_texts, query_ids, query_texts)
+    data = RetrievalData(
+        name or folder.name, corpus_ids, corpus_texts, query_ids, query_texts, num_eval_passages=num_eval_passages
+    )
     qrels_dir = folder / "qrels"
     for qrels_file in sorted(qrels_dir.glob("*.tsv")) if qrels_dir.is_dir() else []:
         data.qrels[qrels_file.stem] = read_qrels(qrels_file, data.corpus_index, data.query_index, header=True)

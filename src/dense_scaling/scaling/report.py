@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
+
+from dense_scaling.results import write_json_atomic
 
 from .budget import Allocation, CostModel
 from .collect import Skipped
 from .sweep import GroupFit, SweepFits
 
 FIT_FORMAT = "dense-scaling/fit/v1"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file in the same folder, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def params_document(inputs, skipped: list[Skipped], sweep: SweepFits | None, cost: CostModel,
@@ -43,7 +29,7 @@ def params_document(inputs, skipped: list[Skipped], sweep: SweepFits | None, cos
 
 
 def write_params(path: Path, document: dict) -> None:
-    write_atomic(path, json.dumps(document, indent=2) + "\n")
+    write_json_atomic(path, document)
 
 
 def _param_cell(fit: GroupFit, name: str) -> str:

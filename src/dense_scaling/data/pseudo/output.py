@@ -6,38 +6,26 @@ Layout::
     annotation.json     settings (checked on resume); once finished, the counts and the number
                         of source passages (the first ones of the corpus file; new ones follow)
     generated.jsonl     one Annotation per line, appended and flushed per batch
-    corpus.jsonl[.gz]   the source corpus file copied byte for byte, then the new passages
-                        (ICT) appended (as a second gzip member when gzipped)
+    corpus.jsonl[.gz]   the source corpus file copied byte for byte
+    train_corpus.jsonl  new passages (ICT's positives), for training only: the reader appends
+                        them after the corpus and evaluation never draws from them
     queries.jsonl       the source queries of every split but the training one, then the
                         generated queries
     qrels/<train>.tsv   the generated pairs; every other split's qrels copied byte for byte
 """
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
 import os
-import shutil
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from dense_scaling.data.pseudo.records import FAILED, OK, SKIPPED, Annotation, AnnotationError, Task
-from dense_scaling.data.readers import RetrievalData
+from dense_scaling.data.readers import TRAIN_CORPUS_FILE, RetrievalData
+from dense_scaling.results import atomic_open
 
 MANIFEST, LOG = "annotation.json", "generated.jsonl"
-
-
-@contextlib.contextmanager
-def atomic_write(path: Path, mode: str = "w") -> Iterator:
-    """A file opened on ``path.tmp``, renamed to ``path`` only when the block succeeds."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as file:
-            yield file
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def jsonl_line(record: dict) -> str:
@@ -46,13 +34,13 @@ def jsonl_line(record: dict) -> str:
 
 def write_jsonl(path: Path, records: Iterable[dict]) -> None:
     """Write ``records`` as JSON lines, atomically."""
-    with atomic_write(path) as file:
+    with atomic_open(path) as file:
         file.writelines(jsonl_line(record) for record in records)
 
 
 def write_qrels(path: Path, pairs: Iterable[tuple[str, str]]) -> None:
     """Write (query id, passage id) pairs as BEIR qrels with grade 1, header first, atomically."""
-    with atomic_write(path) as file:
+    with atomic_open(path) as file:
         file.write("query-id\tcorpus-id\tscore\n")
         file.writelines(f"{qid}\t{pid}\t1\n" for qid, pid in pairs)
 
@@ -142,7 +130,7 @@ class AnnotationOutput:
         (self.folder / "qrels").mkdir(exist_ok=True)
         write_qrels(self.folder / "qrels" / f"{train_split}.tsv", [(q["_id"], q["positive"]) for q in queries])
         for split in held_out:
-            with atomic_write(self.folder / "qrels" / f"{split}.tsv", "wb") as copy:
+            with atomic_open(self.folder / "qrels" / f"{split}.tsv", "wb") as copy:
                 copy.write((source / "qrels" / f"{split}.tsv").read_bytes())
         counts = self.counts(tasks)
         self._write_manifest(
@@ -150,7 +138,7 @@ class AnnotationOutput:
                 "settings": self.settings,
                 "counts": counts,
                 "held_out_splits": held_out,
-                "source_passages": len(data.corpus_ids),  # the corpus file's first passages are the source's
+                "source_passages": len(data.corpus_ids),
             }
         )
         return counts
@@ -174,7 +162,7 @@ class AnnotationOutput:
         self._write_manifest({"settings": self.settings})
 
     def _write_manifest(self, content: dict) -> None:
-        with atomic_write(self.folder / MANIFEST) as file:
+        with atomic_open(self.folder / MANIFEST) as file:
             json.dump(content, file, ensure_ascii=False, indent=2, sort_keys=True)
             file.write("\n")
 
@@ -200,17 +188,13 @@ class AnnotationOutput:
         return annotations
 
     def _write_corpus(self, source_file: Path, new_passages: list[dict]) -> None:
-        """Copy the source corpus file and append ``new_passages`` with their parent's title."""
-        with atomic_write(self.folder / source_file.name, "wb") as corpus:
-            with open(source_file, "rb") as source:
-                shutil.copyfileobj(source, corpus)
-            if not new_passages:
-                return
+        """Copy the source corpus file; write ``new_passages`` (with their parent's title) to the
+        training-only corpus file."""
+        with atomic_open(self.folder / source_file.name, "wb") as corpus:
+            corpus.write(source_file.read_bytes())
+        if new_passages:
             titles = read_titles(source_file, {p["parent"] for p in new_passages})
-            records = [{"_id": p["_id"], "title": titles.get(p["parent"], ""), "text": p["text"]} for p in new_passages]
-            lines = ("" if _ends_with_newline(source_file) else "\n") + "".join(map(jsonl_line, records))
-            if source_file.suffix == ".gz":
-                with gzip.GzipFile(fileobj=corpus, mode="wb", filename="", mtime=0) as member:
-                    member.write(lines.encode("utf-8"))
-            else:
-                corpus.write(lines.encode("utf-8"))
+            write_jsonl(
+                self.folder / TRAIN_CORPUS_FILE,
+                [{"_id": p["_id"], "title": titles.get(p["parent"], ""), "text": p["text"]} for p in new_passages],
+            )

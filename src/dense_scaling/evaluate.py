@@ -1,0 +1,90 @@
+"""Score a trained model on a data set: ``python -m dense_scaling.evaluate model_dir=... data=...``.
+
+Writes ``results.json`` (CE with its CI, ranking metrics, the protocol's sizes), the ranking as a
+TREC run file ``run.trec`` and the judgements it was scored against as ``qrels.trec``, so
+trec_eval, ir_measures or ranx can check every number.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import nullcontext
+from functools import partial
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from dense_scaling.data.datamodule import RetrievalDataModule
+from dense_scaling.metrics import write_qrels, write_run
+from dense_scaling.model.biencoder import BiEncoder
+from dense_scaling.model.evaluation import test_evaluator
+from dense_scaling.results import RESULTS_FORMAT, write_json_atomic
+
+
+def load_model(model_dir: str | Path, checkpoint: str | Path | None = None) -> BiEncoder:
+    """A saved BiEncoder, with the weights of a Lightning checkpoint of the same model if given."""
+    model = BiEncoder.from_pretrained(model_dir)
+    if checkpoint:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+        weights = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+        model.load_state_dict(weights)
+    return model
+
+
+def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict:
+    """Score ``cfg.model_dir`` on ``cfg.data``'s test split; write the results into ``out_dir``."""
+    out_dir, started = Path(out_dir), time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = load_model(cfg.model_dir, cfg.checkpoint)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    model.to(device)
+    context = partial(torch.autocast, device_type=device, dtype=torch.bfloat16) if cfg.precision == "bf16" else nullcontext
+    datamodule = RetrievalDataModule(
+        reader=instantiate(cfg.data.reader),
+        tokenizer={"kind": "pretrained", "name_or_path": str(Path(cfg.model_dir) / "tokenizer")},
+        cache_dir=cfg.cache_dir, name=cfg.data.name, test_split=cfg.data.test_split,
+        max_query_length=cfg.data.max_query_length, max_passage_length=cfg.data.max_passage_length,
+    )
+    keys = ("num_negatives", "repeats", "pool_size", "subcorpus_size", "top_k", "seed", "batch_size")
+    evaluator = test_evaluator(datamodule, **{k: cfg.eval[k] for k in keys})
+    ce = evaluator.contrastive_entropy(model, context)
+    ranking, run = evaluator.ranking(model, context)
+    write_run(out_dir / "run.trec", run)
+    write_qrels(out_dir / "qrels.trec", evaluator.qrels)
+    results = {
+        "format": RESULTS_FORMAT,
+        "complete": True,
+        "run": {"model": str(cfg.model_dir), "data": cfg.data.name, "annotation": cfg.data.annotation,
+                "study": cfg.study, "checkpoint": cfg.checkpoint},
+        "N": model.non_embedding_parameters(),
+        "N_with_projection": model.non_embedding_parameters(include_projection=True),
+        "N_total": sum(p.numel() for p in model.parameters()),
+        "protocol": "evaluate",
+        "ce": {"reported": ce.mean, "reported_ci95": list(ce.ci95), **evaluator.describe()},
+        "ranking": {**ranking.as_dict(), "subcorpus_size": len(evaluator.subcorpus), "top_k": evaluator.top_k},
+        "wall_time_s": round(time.perf_counter() - started, 3),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+    write_json_atomic(out_dir / "results.json", results)
+    return results
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    results = evaluate(cfg, out_dir)
+    ce, ranking = results["ce"], results["ranking"]
+    print(
+        f"contrastive entropy {ce['reported']:.3f} [{ce['reported_ci95'][0]:.3f}, {ce['reported_ci95'][1]:.3f}] "
+        f"on {ce['num_pairs']:,} pairs (K={ce['K']}, R={ce['R']}, pool {ce['pool_size']:,})\n"
+        f"MAP@10 {ranking['map@10']:.4f}  NDCG@10 {ranking['ndcg@10']:.4f}  MRR@10 {ranking['mrr@10']:.4f}  "
+        f"Recall@1000 {ranking['recall@1000']:.4f} over {ranking['subcorpus_size']:,} passages\n"
+        f"written: {out_dir / 'results.json'}, {out_dir / 'run.trec'}, {out_dir / 'qrels.trec'}"
+    )
+
+
+if __name__ == "__main__":
+    main()

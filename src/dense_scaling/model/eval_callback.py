@@ -1,0 +1,107 @@
+"""Evaluation during training: CE every n steps and at the end, model selection, final ranking."""
+from __future__ import annotations
+
+import copy
+
+import lightning as L
+import torch
+
+from dense_scaling.metrics import ContrastiveEntropyResult
+from dense_scaling.model.evaluation import RetrievalEvaluator
+
+PROTOCOLS = ("test-best", "val-selected")
+
+
+class EvaluationCallback(L.Callback):
+    """Contrastive entropy on the test split (and a validation split) every ``every_n_steps`` and
+    at the end of training; keeps the weights of the selected step; ranks with them at the end.
+
+    ``protocol="test-best"`` (the paper's) selects the step with the best test CE;
+    ``"val-selected"`` selects on validation CE, so the reported test CE is not chosen on test.
+    """
+
+    def __init__(
+        self,
+        test: RetrievalEvaluator,
+        val: RetrievalEvaluator | None = None,
+        every_n_steps: int = 100,
+        protocol: str = "test-best",
+        ranking: bool = True,
+    ):
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"eval.protocol '{protocol}' is not one of: {', '.join(PROTOCOLS)}")
+        if protocol == "val-selected" and val is None:
+            raise ValueError("eval.protocol=val-selected needs a validation split: set data.val_queries > 0")
+        self.test, self.val, self.every_n_steps = test, val, every_n_steps
+        self.protocol, self.with_ranking = protocol, ranking
+        self.history: list[dict] = []
+        self.selected: dict | None = None
+        self._selected_state = None
+        self.ranking = self.run = None
+
+    def _evaluate(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        context = trainer.precision_plugin.forward_context
+        test = self.test.contrastive_entropy(module.model, context)
+        record = {"step": trainer.global_step, "test": test, "val": None}
+        if self.val is not None:
+            record["val"] = self.val.contrastive_entropy(module.model, context).mean
+        self.history.append(record)
+        if trainer.logger:
+            metrics = {"test/ce": test.mean} | ({"val/ce": record["val"]} if self.val else {})
+            trainer.logger.log_metrics(metrics, step=trainer.global_step)
+        criterion = record["val"] if self.protocol == "val-selected" else test.mean
+        if self.selected is None or criterion < self._criterion(self.selected):
+            self.selected = record
+            self._selected_state = copy.deepcopy({k: v.detach().cpu() for k, v in module.model.state_dict().items()})
+
+    def _criterion(self, record: dict) -> float:
+        return record["val"] if self.protocol == "val-selected" else record["test"].mean
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if trainer.is_global_zero and self.every_n_steps and step % self.every_n_steps == 0 and step < trainer.max_steps:
+            self._evaluate(trainer, module)
+
+    def on_train_end(self, trainer, module) -> None:
+        if not trainer.is_global_zero:
+            return
+        if not self.history or self.history[-1]["step"] != trainer.global_step:
+            self._evaluate(trainer, module)
+        module.model.load_state_dict(self._selected_state)
+        if self.with_ranking:
+            self.ranking, self.run = self.test.ranking(module.model, trainer.precision_plugin.forward_context)
+
+    def state_dict(self) -> dict:
+        """History and selected weights as tensors and plain values, so a checkpoint keeps them
+        (and loads with ``weights_only=True``)."""
+        records = [{**r, "test": {"mean": r["test"].mean, "per_pair": torch.from_numpy(r["test"].per_pair),
+                                   "ci95": list(r["test"].ci95)}} for r in self.history]
+        selected = next((i for i, r in enumerate(self.history) if r is self.selected), None)
+        return {"history": records, "selected": selected, "selected_state": self._selected_state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.history = [{**r, "test": ContrastiveEntropyResult(r["test"]["mean"], r["test"]["per_pair"].numpy(),
+                                                               tuple(r["test"]["ci95"]))} for r in state["history"]]
+        self.selected = None if state["selected"] is None else self.history[state["selected"]]
+        self._selected_state = state["selected_state"]
+
+    def results(self) -> dict:
+        """The ``protocol``, ``ce`` and ``ranking`` fields of results.json (docs/results.md)."""
+        final, selected = self.history[-1], self.selected
+        best = min(self.history, key=lambda r: r["test"].mean)
+        val_records = [r for r in self.history if r["val"] is not None]
+        val_best = min(val_records, key=lambda r: r["val"]) if val_records else None
+        ce = {
+            "reported": selected["test"].mean, "reported_step": selected["step"],
+            "reported_ci95": list(selected["test"].ci95),
+            "best": best["test"].mean, "best_step": best["step"], "best_ci95": list(best["test"].ci95),
+            "final": final["test"].mean, "final_ci95": list(final["test"].ci95),
+            "val_best": val_best["val"] if val_best else None, "val_best_step": val_best["step"] if val_best else None,
+            **self.test.describe(),
+            "history": [[r["step"], r["test"].mean] + ([r["val"]] if r["val"] is not None else []) for r in self.history],
+        }
+        ranking = None
+        if self.ranking is not None:
+            ranking = {**self.ranking.as_dict(), "subcorpus_size": len(self.test.subcorpus), "top_k": self.test.top_k,
+                       "step": selected["step"]}
+        return {"protocol": self.protocol, "ce": ce, "ranking": ranking}
