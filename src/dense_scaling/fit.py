@@ -2,7 +2,7 @@
 
     python -m dense_scaling.fit PATH... [--law model|data|joint|all] [--out DIR]
         [--method robust|lsq] [--bootstrap N] [--holdout] [--weighted]
-        [--preset NAME] [--budgets 5000 20000 150000 1000000]
+        [--preset NAME] [--budgets 5000 20000 150000 1000000] [--wandb]
 
 PATH is a run folder, a Hydra multirun folder (searched recursively), a
 results.json file or a quoted glob. ``--preset NAME`` runs the budget analysis
@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", choices=sorted(PRESETS), help="budget analysis from a published law (needs no PATH)")
     parser.add_argument("--budgets", type=float, nargs="+", default=list(DEFAULT_BUDGETS), metavar="USD")
     parser.add_argument("--out", type=Path, help="output folder (default: <first PATH>/fit)")
+    parser.add_argument("--wandb", action="store_true",
+                        help="log the figures and fitted parameters to wandb in the study's group (offline without an API key)")
     return parser
 
 
@@ -144,7 +146,17 @@ def _run(args) -> int:
     write_text_atomic(out / "report.md", render_report(document, sweep, budgets, args.method, args.bootstrap))
     _print_summary(sweep, budgets)
     print(f"wrote params.json, report.md and {len(written)} figure files (PNG + SVG) to {out}")
+    if args.wandb:
+        from dense_scaling.wandb_setup import log_fit
+
+        print(f"wandb: logged to {log_fit(out, sweep, written, _study(sweep))}")
     return 0
+
+
+def _study(sweep) -> str | None:
+    """The study (wandb group) of the fitted runs, or None."""
+    studies = sorted({r.study for fit in ([] if sweep is None else sweep.fits) for r in fit.records if r.study})
+    return "+".join(studies) or None
 
 
 def main(argv=None) -> int:

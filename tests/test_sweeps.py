@@ -1,0 +1,97 @@
+"""Robust multiruns: predictable folders, skip completed runs, isolate and list failures, resume."""
+import json
+
+import pytest
+import yaml
+
+from dense_scaling import runs
+from dense_scaling.model.module import ContrastiveRetriever
+from dense_scaling.train import run
+from tests.sweep_helpers import SWEEPS, sweep, tiny_study
+
+GOOD, BAD = "data.num_train_pairs=64", "data.num_train_pairs=999999"
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """A tiny data-size sweep with one run that cannot start (more pairs than exist)."""
+    cwd = tmp_path_factory.mktemp("sweep")
+    name = tiny_study(cwd, "data_size_quick", {"data.num_train_pairs": "64,999999"})
+    return cwd, cwd / "multirun" / name, sweep(cwd, name)
+
+
+def test_runs_land_in_one_folder_per_override_set(swept):
+    _, root, _ = swept
+    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == [GOOD, BAD]
+    results = json.loads((root / GOOD / "results.json").read_text())
+    assert results["complete"] and results["D"] == 64 and results["steps"] == 4
+    assert not (root / GOOD / "checkpoints").exists()  # removed once results.json is written
+
+
+def test_a_failed_run_is_recorded_and_listed_without_stopping_the_sweep(swept):
+    _, root, done = swept
+    failure = json.loads((root / BAD / "failed.json").read_text())
+    assert failure["type"] == "ValueError" and "999999" in failure["error"]
+    assert "Traceback" in failure["traceback"] and BAD in failure["overrides"]
+    assert not (root / BAD / "results.json").exists()
+    assert "1 failed run(s)" in done.stdout and f"FAILED {root.relative_to(swept[0]) / BAD}" in done.stdout
+
+
+def test_running_the_sweep_again_skips_completed_runs(swept):
+    cwd, root, _ = swept
+    before = (root / GOOD / "results.json").read_bytes()
+    again = sweep(cwd, "tiny")
+    skipped = [line for line in again.stdout.splitlines() if line.startswith("skipped:")]
+    assert len(skipped) == 1 and f"{GOOD}/results.json" in skipped[0]
+    assert (root / GOOD / "results.json").read_bytes() == before
+    assert json.loads((root / BAD / "failed.json").read_text())["type"] == "ValueError"  # retried, failed again
+
+
+def test_config_hash_ignores_volatile_keys_only(compose_train, tmp_path):
+    cfg = compose_train("model=micro_L1_H32")
+    digest = runs.config_hash(cfg)
+    assert runs.config_hash(compose_train("model=micro_L1_H32", "training.num_workers=3",
+                                          f"cache_dir={tmp_path / 'elsewhere'}", "~logger")) == digest
+    assert runs.config_hash(compose_train("model=micro_L1_H32", "training.lr=0.5")) != digest
+    assert runs.config_hash(json.loads(json.dumps(dict(runs.OmegaConf.to_container(cfg, resolve=True))))) == digest
+
+
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(compose_train, tmp_path, monkeypatch):
+    cfg = compose_train(
+        "model=micro_L1_H32", "training.max_steps=4", "training.num_workers=0", "training.batch_size=8",
+        "training.num_negatives=8", "training.checkpoint_every_n_steps=2", "data.num_train_pairs=64",
+        "eval.every_n_steps=2", "eval.repeats=1", "eval.pool_size=300", "eval.ranking=false", "~logger",
+        "+data.reader.num_passages=300", "+data.reader.num_test_passages=60", "+data.reader.num_concepts=60",
+    )
+    out = tmp_path / "run"
+    train_step, steps_run = ContrastiveRetriever.training_step, []
+
+    def interrupted(self, batch, batch_idx):
+        if self.global_step == 3:
+            raise RuntimeError("interrupted at step 3")
+        return train_step(self, batch, batch_idx)
+
+    monkeypatch.setattr(ContrastiveRetriever, "training_step", interrupted)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        run(cfg, out)
+    assert runs.last_checkpoint(out) is not None and not (out / "results.json").exists()
+
+    def counted(self, batch, batch_idx):
+        steps_run.append(self.global_step)
+        return train_step(self, batch, batch_idx)
+
+    monkeypatch.setattr(ContrastiveRetriever, "training_step", counted)
+    results = run(cfg, out)
+    assert steps_run == [2, 3]  # picked up after the step-2 checkpoint
+    assert results["steps"] == 4
+    assert [step for step, _ in results["ce"]["history"]] == [2, 4]  # the step-2 evaluation survived
+
+
+def test_every_study_has_a_quick_and_a_paper_form():
+    names = {p.stem for p in SWEEPS.glob("*.yaml")}
+    studies = {"model_size", "data_size", "annotation", "joint"}
+    assert names == {f"{s}_{form}" for s in studies for form in ("quick", "paper")}
+    for name in names:
+        config = yaml.safe_load((SWEEPS / f"{name}.yaml").read_text())
+        assert config["study"] == name and config["defaults"][0] == "train"
+        assert config["hydra"]["sweeper"]["params"]

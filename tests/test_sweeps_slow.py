@@ -1,0 +1,58 @@
+"""Quick studies end to end at a tiny size (slow): sweep -> results -> fit; the submitit launcher."""
+import json
+
+import pytest
+
+from dense_scaling.fit import main as fit_main
+from dense_scaling.scaling import collect
+from tests.sweep_helpers import sweep, tiny_study
+
+pytestmark = pytest.mark.slow
+MODELS = "micro_L1_H32,micro_L2_H32,micro_L2_H64"
+
+
+@pytest.fixture(scope="session")
+def joint_sweep(tmp_path_factory):
+    """joint_quick at a tiny size: 3 shapes x 3 data sizes; returns its sweep folder."""
+    cwd = tmp_path_factory.mktemp("joint")
+    name = tiny_study(cwd, "joint_quick", {"model": MODELS, "data.num_train_pairs": "64,128,256"})
+    sweep(cwd, name)
+    return cwd / "multirun" / name
+
+
+def test_joint_quick_sweep_collects_and_fits_with_a_holdout(joint_sweep):
+    records, skipped = collect([joint_sweep])
+    assert not skipped and len(records) == 9
+    assert {r.D for r in records} == {64, 128, 256} and len({r.N for r in records}) == 3
+    assert {r.study for r in records} == {"tiny"}
+    out = joint_sweep / "fit"
+    assert fit_main([str(joint_sweep), "--law", "joint", "--holdout", "--bootstrap", "5"]) == 0
+    params = json.loads((out / "params.json").read_text())
+    (joint,) = params["fits"]
+    assert joint["law"] == "joint" and joint["n_points"] == 9
+    assert joint["heldout"]["n_held_out"] == 3 and joint["heldout"]["held_out_value"] == max(r.N for r in records)
+    assert (out / "report.md").exists() and list(out.glob("joint_*.png"))
+
+
+@pytest.mark.parametrize("study,params", [
+    ("model_size_quick", {"model": MODELS}),
+    ("data_size_quick", {"data.num_train_pairs": "64,128,256"}),
+])
+def test_one_dimensional_quick_studies_fit(tmp_path, study, params):
+    name = tiny_study(tmp_path, study, params)
+    sweep(tmp_path, name)
+    law = "model" if study.startswith("model") else "data"
+    assert fit_main([str(tmp_path / "multirun" / name), "--law", law, "--bootstrap", "0"]) == 0
+    (fit,) = json.loads((tmp_path / "multirun" / name / "fit" / "params.json").read_text())["fits"]
+    assert fit["law"] == law and fit["n_points"] == 3
+
+
+def test_submitit_local_launcher_runs_a_two_job_sweep(tmp_path):
+    name = tiny_study(tmp_path, "data_size_quick", {"data.num_train_pairs": "64,128"})
+    done = sweep(tmp_path, name, "hydra/launcher=local")
+    root = tmp_path / "multirun" / name
+    for D in (64, 128):
+        results = json.loads((root / f"data.num_train_pairs={D}" / "results.json").read_text())
+        assert results["complete"] and results["D"] == D
+    assert len(list((root / ".submitit").glob("*/*_result.pkl"))) == 2  # each run was its own submitit job
+    assert "no failed runs (2 with results)" in done.stdout
