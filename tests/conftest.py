@@ -9,6 +9,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
+from tests.sweep_helpers import TINY_MODELS, sweep, tiny_study
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -42,3 +44,12 @@ def compose_train(tmp_path):
     """Compose the train config with overrides; runs write to tmp_path/'run'."""
     yield lambda *overrides: compose_config("train", tmp_path / "cache", tmp_path / "run", *overrides)
     GlobalHydra.instance().clear()
+
+
+@pytest.fixture(scope="session")
+def joint_sweep(tmp_path_factory):
+    """joint_quick at a tiny size: 3 shapes x 3 data sizes; returns its sweep folder."""
+    cwd = tmp_path_factory.mktemp("joint")
+    name = tiny_study(cwd, "joint_quick", {"model": TINY_MODELS, "data.num_train_pairs": "64,128,256"})
+    sweep(cwd, name)
+    return cwd / "multirun" / name

@@ -15,11 +15,11 @@ def test_positive_mask_marks_every_labelled_positive():
     assert mask.tolist() == [[True, False, True, True], [False, True, False, False]]
 
 
-def _stream(rank=0, world=1, pairs=None):
+def _stream(rank=0, world=1, pairs=None, start=0):
     pairs = pairs if pairs is not None else np.array([(q, q + 1) for q in range(12)])
     positives = {int(q): {int(p)} for q, p in pairs}
     return ContrastiveBatches(pairs, _texts(12), _texts(20), positives, batch_size=4, num_negatives=3,
-                              seed=7, rank=rank, world_size=world)
+                              seed=7, rank=rank, world_size=world, start_batch=start)
 
 
 def test_batch_layout_and_masks():
@@ -46,3 +46,10 @@ def test_epochs_cover_every_pair():
     seen = [tuple(next(it)["query_ids"][:, 0].tolist()) for _ in range(3)]
     firsts = sorted(x for batch in seen for x in batch)
     assert firsts == sorted(int(_texts(12).offsets[q]) + 5 for q in range(12))
+
+
+def test_a_resumed_stream_goes_on_where_it_stopped():
+    it, resumed = iter(_stream()), iter(_stream(start=5))
+    expected = [next(it)["query_ids"] for _ in range(8)][5:]
+    got = [next(resumed)["query_ids"] for _ in range(3)]
+    assert all(a.shape == b.shape and (a == b).all() for a, b in zip(expected, got))

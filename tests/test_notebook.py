@@ -1,18 +1,15 @@
 """notebooks/scaling_analysis.ipynb runs headless on a quick sweep's output (slow)."""
-import os
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbconvert.preprocessors import ExecutePreprocessor
 
-from tests.test_sweeps_slow import joint_sweep  # noqa: F401  (the session-scoped sweep)
-
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "scaling_analysis.ipynb"
 
 
 @pytest.mark.slow
-def test_notebook_fits_plots_and_allocates_a_budget(joint_sweep, monkeypatch):  # noqa: F811
+def test_notebook_fits_plots_and_allocates_a_budget(joint_sweep, monkeypatch):
     monkeypatch.setenv("SWEEP_DIR", str(joint_sweep))
     monkeypatch.setenv("BOOTSTRAP", "5")
     notebook = nbformat.read(NOTEBOOK, as_version=4)

@@ -5,19 +5,9 @@ import pytest
 
 from dense_scaling.fit import main as fit_main
 from dense_scaling.scaling import collect
-from tests.sweep_helpers import sweep, tiny_study
+from tests.sweep_helpers import TINY_MODELS as MODELS, sweep, tiny_study
 
 pytestmark = pytest.mark.slow
-MODELS = "micro_L1_H32,micro_L2_H32,micro_L2_H64"
-
-
-@pytest.fixture(scope="session")
-def joint_sweep(tmp_path_factory):
-    """joint_quick at a tiny size: 3 shapes x 3 data sizes; returns its sweep folder."""
-    cwd = tmp_path_factory.mktemp("joint")
-    name = tiny_study(cwd, "joint_quick", {"model": MODELS, "data.num_train_pairs": "64,128,256"})
-    sweep(cwd, name)
-    return cwd / "multirun" / name
 
 
 def test_joint_quick_sweep_collects_and_fits_with_a_holdout(joint_sweep):

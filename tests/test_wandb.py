@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import wandb
 from wandb.proto import wandb_internal_pb2
 
 from dense_scaling import wandb_setup

@@ -23,7 +23,8 @@ from dense_scaling.results import RESULTS_FORMAT, write_json_atomic
 
 
 def run(cfg: DictConfig, out_dir: str | Path) -> dict:
-    """Train as ``cfg`` says, write ``results.json`` and ``model/`` into ``out_dir``; return the results."""
+    """Train as ``cfg`` says, write ``results.json`` and ``model/`` into ``out_dir``; return the results
+    (on data-parallel ranks other than 0, which write nothing, an empty dict)."""
     out_dir = Path(out_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.datamodule)
@@ -45,6 +46,8 @@ def run(cfg: DictConfig, out_dir: str | Path) -> dict:
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=runs.last_checkpoint(out_dir))
     wall_time = time.perf_counter() - started
+    if not trainer.is_global_zero:  # data-parallel ranks > 0: rank 0 evaluates and writes
+        return {}
 
     model.save_pretrained(out_dir / "model")
     datamodule.tokenizer.save_pretrained(out_dir / "model" / "tokenizer")

@@ -25,7 +25,8 @@ class ContrastiveBatches(IterableDataset):
     passages drawn uniformly from the corpus. Each batch is a dict of padded token tensors
     (``query_ids``, ``query_mask``, ``passage_ids``, ``passage_mask``: the B positives then the K
     negatives) and ``positive_mask`` [B, B+K]. The stream is the same whatever the number of
-    DataLoader workers or data-parallel ranks: those split it by batch index.
+    DataLoader workers or data-parallel ranks: those split it by batch index. ``start_batch``
+    skips the stream's first batches (a resumed run goes on where it stopped).
     """
 
     def __init__(
@@ -39,6 +40,7 @@ class ContrastiveBatches(IterableDataset):
         seed: int,
         rank: int = 0,
         world_size: int = 1,
+        start_batch: int = 0,
     ):
         if len(pairs) < batch_size:
             raise ValueError(
@@ -47,7 +49,7 @@ class ContrastiveBatches(IterableDataset):
             )
         self.pairs, self.queries, self.corpus, self.positives = pairs, queries, corpus, positives
         self.batch_size, self.num_negatives, self.seed = batch_size, num_negatives, seed
-        self.rank, self.world_size = rank, world_size
+        self.rank, self.world_size, self.start_batch = rank, world_size, start_batch
 
     def batch_indices(self):
         """(pair rows, negative passages) of every batch, in stream order, for every consumer."""
@@ -77,5 +79,5 @@ class ContrastiveBatches(IterableDataset):
         workers, worker_id = (worker.num_workers, worker.id) if worker else (1, 0)
         stride, offset = workers * self.world_size, self.rank * workers + worker_id
         for t, (rows, negatives) in enumerate(self.batch_indices()):
-            if t % stride == offset:
+            if t >= self.start_batch and t % stride == offset:
                 yield self.collate(rows, negatives)

@@ -106,10 +106,11 @@ class RetrievalDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        done = self.trainer.global_step * world if self.trainer else 0  # batches consumed before a resume
         positives = positives_by_query(self.data, list(self.data.qrels))
         batches = ContrastiveBatches(
             self.pairs.train, self.query_tokens, self.corpus_tokens, positives,
-            self.batch_size, self.num_negatives, self.seed, rank, world,
+            self.batch_size, self.num_negatives, self.seed, rank, world, start_batch=done,
         )
         return DataLoader(
             batches, batch_size=None, num_workers=self.num_workers,
