@@ -1,4 +1,8 @@
+from itertools import islice
+
 import numpy as np
+import pytest
+import torch
 
 from dense_scaling.data.batches import ContrastiveBatches, positive_mask
 from dense_scaling.data.token_cache import TokenizedTexts
@@ -15,11 +19,16 @@ def test_positive_mask_marks_every_labelled_positive():
     assert mask.tolist() == [[True, False, True, True], [False, True, False, False]]
 
 
-def _stream(rank=0, world=1, pairs=None, start=0):
+def _stream(rank=0, world=1, pairs=None, start=0, num_negatives=3):
     pairs = pairs if pairs is not None else np.array([(q, q + 1) for q in range(12)])
-    positives = {int(q): {int(p)} for q, p in pairs}
-    return ContrastiveBatches(pairs, _texts(12), _texts(20), positives, batch_size=4, num_negatives=3,
+    positives = {int(q): {int(p), int(p) + 1} for q, p in pairs}
+    return ContrastiveBatches(pairs, _texts(12), _texts(20), positives, batch_size=4, num_negatives=num_negatives,
                               seed=7, rank=rank, world_size=world, start_batch=start)
+
+
+def _unpad(ids, mask):
+    """Padding-free rows (each rank pads its share to its own longest text): row sums and lengths."""
+    return torch.stack([(ids * mask).sum(1), mask.sum(1)], dim=1)
 
 
 def test_batch_layout_and_masks():
@@ -30,15 +39,25 @@ def test_batch_layout_and_masks():
     assert (batch["passage_mask"].sum(1) >= 2).all()
 
 
-def test_ranks_split_one_stream_without_overlap():
-    def first(stream, n):
-        it = iter(stream)
-        return [next(it)["query_ids"] for _ in range(n)]
+def test_ranks_share_every_batch_of_one_stream():
+    stream = _stream(num_negatives=4)
+    ranks = [iter(_stream(rank, 2, num_negatives=4)) for rank in range(2)]
+    for batch in islice(iter(stream), 3):
+        shares = [next(it) for it in ranks]
+        queries = torch.cat([_unpad(s["query_ids"], s["query_mask"]) for s in shares])
+        assert queries.tolist() == _unpad(batch["query_ids"], batch["query_mask"]).tolist()
+        passages = [_unpad(s["passage_ids"], s["passage_mask"]) for s in shares]
+        positives = torch.cat([p[:2] for p in passages])
+        negatives = torch.cat([p[2:] for p in passages])
+        whole = _unpad(batch["passage_ids"], batch["passage_mask"])
+        assert torch.cat([positives, negatives]).tolist() == whole.tolist()
+        mask = torch.cat([s["positive_mask"] for s in shares])  # over the whole batch's candidates
+        assert mask.tolist() == batch["positive_mask"].tolist()
 
-    single = first(_stream(), 6)
-    rank0, rank1 = first(_stream(0, 2), 3), first(_stream(1, 2), 3)
-    interleaved = [b for pair in zip(rank0, rank1) for b in pair]
-    assert all((a.shape == b.shape) and (a == b).all() for a, b in zip(single, interleaved))
+
+def test_a_batch_that_cannot_be_shared_equally_is_refused():
+    with pytest.raises(ValueError, match="divisible by the 2 data-parallel devices"):
+        _stream(0, 2, num_negatives=3)
 
 
 def test_epochs_cover_every_pair():

@@ -46,3 +46,14 @@ def test_loss_gradient_is_finite_with_masks():
     contrastive_loss(scores, labels).backward()
     assert torch.isfinite(scores.grad).all()
     assert scores.grad[0, 3] == 0
+
+
+def test_shares_of_a_batch_average_to_the_whole_batch_loss():
+    # a data-parallel rank scores its share of the queries against the whole batch's candidates
+    labels = NO_LABELS.clone()
+    labels[1, 2] = True
+    for in_batch in (True, False):
+        whole = contrastive_loss(SCORES, labels, in_batch)
+        shares = [contrastive_loss(SCORES[i : i + 1], labels[i : i + 1], in_batch, first_query=i, num_positives=2)
+                  for i in range(2)]
+        assert math.isclose(whole.item(), sum(s.item() for s in shares) / 2, rel_tol=1e-6)

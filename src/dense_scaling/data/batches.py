@@ -25,8 +25,11 @@ class ContrastiveBatches(IterableDataset):
     passages drawn uniformly from the corpus. Each batch is a dict of padded token tensors
     (``query_ids``, ``query_mask``, ``passage_ids``, ``passage_mask``: the B positives then the K
     negatives) and ``positive_mask`` [B, B+K]. The stream is the same whatever the number of
-    DataLoader workers or data-parallel ranks: those split it by batch index. ``start_batch``
-    skips the stream's first batches (a resumed run goes on where it stopped).
+    DataLoader workers (they split it by batch index) or data-parallel ranks: ``B`` and ``K`` are
+    global, each of ``world_size`` ranks takes the contiguous ``rank``-th share of every batch's
+    queries, positives and negatives, and its ``positive_mask`` [B/world, B+K] is over the whole
+    batch's candidates (gathered across ranks by the model, see ``model/distributed.py``).
+    ``start_batch`` skips the stream's first batches (a resumed run goes on where it stopped).
     """
 
     def __init__(
@@ -45,7 +48,12 @@ class ContrastiveBatches(IterableDataset):
         if len(pairs) < batch_size:
             raise ValueError(
                 f"{len(pairs)} training pairs cannot fill one batch of {batch_size}; "
-                f"lower trainer batch_size or raise data.num_train_pairs"
+                f"lower training.batch_size or raise data.num_train_pairs"
+            )
+        if batch_size % world_size or num_negatives % world_size:
+            raise ValueError(
+                f"training.batch_size={batch_size} and training.num_negatives={num_negatives} must both be "
+                f"divisible by the {world_size} data-parallel devices (each takes an equal share of the batch)"
             )
         self.pairs, self.queries, self.corpus, self.positives = pairs, queries, corpus, positives
         self.batch_size, self.num_negatives, self.seed = batch_size, num_negatives, seed
@@ -61,11 +69,19 @@ class ContrastiveBatches(IterableDataset):
                 negatives = rng.integers(len(self.corpus), size=self.num_negatives)
                 yield order[t * self.batch_size : (t + 1) * self.batch_size], negatives
 
+    def _share(self, items: np.ndarray) -> np.ndarray:
+        """This rank's contiguous share of a batch's items."""
+        size = len(items) // self.world_size
+        return items[self.rank * size : (self.rank + 1) * size]
+
     def collate(self, rows: np.ndarray, negatives: np.ndarray) -> dict[str, torch.Tensor]:
         query_rows, positive_rows = self.pairs[rows, 0], self.pairs[rows, 1]
         candidates = np.concatenate([positive_rows, negatives])
+        query_rows = self._share(query_rows)
         query_ids, query_mask = self.queries.batch(query_rows)
-        passage_ids, passage_mask = self.corpus.batch(candidates)
+        passage_ids, passage_mask = self.corpus.batch(
+            np.concatenate([self._share(positive_rows), self._share(negatives)])
+        )
         return {
             "query_ids": query_ids,
             "query_mask": query_mask,
@@ -77,7 +93,6 @@ class ContrastiveBatches(IterableDataset):
     def __iter__(self):
         worker = get_worker_info()
         workers, worker_id = (worker.num_workers, worker.id) if worker else (1, 0)
-        stride, offset = workers * self.world_size, self.rank * workers + worker_id
         for t, (rows, negatives) in enumerate(self.batch_indices()):
-            if t >= self.start_batch and t % stride == offset:
+            if t >= self.start_batch and t % workers == worker_id:
                 yield self.collate(rows, negatives)

@@ -106,7 +106,7 @@ class RetrievalDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
-        done = self.trainer.global_step * world if self.trainer else 0  # batches consumed before a resume
+        done = self.trainer.global_step if self.trainer else 0  # batches consumed before a resume
         positives = positives_by_query(self.data, list(self.data.qrels))
         batches = ContrastiveBatches(
             self.pairs.train, self.query_tokens, self.corpus_tokens, positives,

@@ -5,6 +5,7 @@ import lightning as L
 import torch
 
 from dense_scaling.model.biencoder import BiEncoder
+from dense_scaling.model.distributed import gather_with_gradient
 from dense_scaling.model.loss import contrastive_loss
 
 
@@ -23,7 +24,9 @@ class ContrastiveRetriever(L.LightningModule):
     """Trains ``model`` on batches from :class:`~dense_scaling.data.batches.ContrastiveBatches`.
 
     AdamW with warm-up and linear decay over ``max_steps``. Logs the training loss, the learning
-    rate and the number of (non-padding) tokens seen.
+    rate and the number of (non-padding) tokens seen. Under data parallelism each rank encodes its
+    share of the batch and the passage embeddings are gathered with gradients, so the loss and its
+    gradient are those of the whole batch on one device.
     """
 
     def __init__(
@@ -45,9 +48,14 @@ class ContrastiveRetriever(L.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         queries = self.model.encode(batch["query_ids"], batch["query_mask"])
         passages = self.model.encode(batch["passage_ids"], batch["passage_mask"])
-        loss = contrastive_loss(self.model.score(queries, passages), batch["positive_mask"], self.in_batch_negatives)
-        self.tokens_seen += int(batch["query_mask"].sum() + batch["passage_mask"].sum())
-        self.log("train/loss", loss, prog_bar=True)
+        share = len(queries)  # this rank's queries, and as many positives, lead its passages
+        positives, negatives = gather_with_gradient(passages[:share]), gather_with_gradient(passages[share:])
+        scores = self.model.score(queries, torch.cat([positives, negatives]))
+        loss = contrastive_loss(scores, batch["positive_mask"], self.in_batch_negatives,
+                                first_query=self.global_rank * share, num_positives=len(positives))
+        tokens = batch["query_mask"].sum() + batch["passage_mask"].sum()
+        self.tokens_seen += int(self.trainer.strategy.reduce(tokens, reduce_op="sum"))
+        self.log("train/loss", loss, prog_bar=True, sync_dist=True)
         self.log("train/lr", self.lr_schedulers().get_last_lr()[0])
         self.log("train/tokens_seen", float(self.tokens_seen))
         return loss

@@ -1,0 +1,43 @@
+"""Data-parallel training (Lightning DDP over two CPU processes, gloo) against one process."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from dense_scaling.model.biencoder import BiEncoder
+from tests.conftest import SHARED_DATA
+
+TINY_RUN = [
+    "training.max_steps=6", "training.warmup_steps=2", "training.batch_size=8", "training.num_negatives=8",
+    "training.dropout=0", "training.num_workers=0", "training.checkpoint_every_n_steps=3",
+    "eval.every_n_steps=3", "eval.repeats=1", "eval.pool_size=300",
+    "data.num_train_pairs=64", "+data.reader.num_passages=300", "+data.reader.num_test_passages=60",
+    "+data.reader.num_concepts=60", "model=micro_L1_H32", "logger=csv",
+]
+
+
+def _train(out, trainer, cache):
+    env = {**os.environ, "DENSE_SCALING_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "dense_scaling.train", f"trainer={trainer}", f"hydra.run.dir={out}",
+               f"data_root={SHARED_DATA}", *TINY_RUN]
+    done = subprocess.run(command, cwd=out.parent, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads((out / "results.json").read_text())
+
+
+@pytest.mark.slow
+def test_two_process_ddp_run_equals_the_single_process_run(tmp_path):
+    single = _train(tmp_path / "single", "cpu", tmp_path / "cache")
+    ddp = _train(tmp_path / "ddp", "ddp_cpu", tmp_path / "cache")
+    # same global batch, negatives gathered across ranks: the same loss, tokens and weights
+    assert ddp["tokens_seen"] == single["tokens_seen"]
+    assert ddp["train_loss_final"] == pytest.approx(single["train_loss_final"], rel=1e-4)
+    assert [s for s, _ in ddp["ce"]["history"]] == [3, 6]
+    for (_, a), (_, b) in zip(ddp["ce"]["history"], single["ce"]["history"]):
+        assert a == pytest.approx(b, rel=1e-4)
+    weights = [BiEncoder.from_pretrained(tmp_path / run / "model").state_dict() for run in ("single", "ddp")]
+    for name, value in weights[0].items():
+        torch.testing.assert_close(weights[1][name], value, rtol=1e-4, atol=1e-5, msg=name)
