@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import torch
 import yaml
 
 from dense_scaling import runs
@@ -75,6 +76,7 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(compose_train, tmp_
     with pytest.raises(RuntimeError, match="interrupted"):
         run(cfg, out)
     assert runs.last_checkpoint(out) is not None and not (out / "results.json").exists()
+    first_attempt_s = torch.load(runs.last_checkpoint(out), weights_only=False)["elapsed_s"]
 
     def counted(self, batch, batch_idx):
         steps_run.append(self.global_step)
@@ -85,6 +87,17 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(compose_train, tmp_
     assert steps_run == [2, 3]  # picked up after the step-2 checkpoint
     assert results["steps"] == 4
     assert [step for step, _ in results["ce"]["history"]] == [2, 4]  # the step-2 evaluation survived
+    assert results["wall_time_s"] > first_attempt_s > 0  # both attempts counted
+
+
+def test_training_time_adds_up_across_attempts():
+    module = ContrastiveRetriever(torch.nn.Linear(1, 1))
+    module.on_load_checkpoint({"elapsed_s": 100.0})
+    module.on_fit_start()
+    assert 100.0 <= module.elapsed_s() < 101.0
+    checkpoint = {}
+    module.on_save_checkpoint(checkpoint)
+    assert checkpoint["elapsed_s"] >= 100.0
 
 
 def test_every_study_has_a_quick_and_a_paper_form():

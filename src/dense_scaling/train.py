@@ -6,7 +6,6 @@ Compose the config, instantiate data, model and trainer, fit, and write ``result
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import hydra
@@ -43,9 +42,8 @@ def run(cfg: DictConfig, out_dir: str | Path) -> dict:
     checkpoint = runs.checkpoint_callback(out_dir, cfg.training.checkpoint_every_n_steps)
     callbacks = ([evaluation] if evaluation else []) + [checkpoint]
     trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, enable_checkpointing=True)
-    started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=runs.last_checkpoint(out_dir))
-    wall_time = time.perf_counter() - started
+    wall_time = module.elapsed_s()
     if not trainer.is_global_zero:  # data-parallel ranks > 0: rank 0 evaluates and writes
         return {}
 

@@ -1,6 +1,8 @@
 """The LightningModule: contrastive training of a BiEncoder (the paper's Eq. 3)."""
 from __future__ import annotations
 
+import time
+
 import lightning as L
 import torch
 
@@ -24,7 +26,8 @@ class ContrastiveRetriever(L.LightningModule):
     """Trains ``model`` on batches from :class:`~dense_scaling.data.batches.ContrastiveBatches`.
 
     AdamW with warm-up and linear decay over ``max_steps``. Logs the training loss, the learning
-    rate and the number of (non-padding) tokens seen. Under data parallelism each rank encodes its
+    rate and the number of (non-padding) tokens seen. ``elapsed_s()`` is the training time summed
+    over the attempts of a resumed run (a checkpoint carries the time up to it). Under data parallelism each rank encodes its
     share of the batch and the passage embeddings are gathered with gradients, so the loss and its
     gradient are those of the whole batch on one device.
     """
@@ -44,6 +47,15 @@ class ContrastiveRetriever(L.LightningModule):
         self.warmup_steps, self.max_steps = warmup_steps, max_steps
         self.in_batch_negatives = in_batch_negatives
         self.tokens_seen = 0
+        self._time_before_attempt = 0.0
+        self._attempt_started = time.perf_counter()
+
+    def elapsed_s(self) -> float:
+        """Seconds since this attempt's fit started, plus the time checkpointed by earlier attempts."""
+        return self._time_before_attempt + time.perf_counter() - self._attempt_started
+
+    def on_fit_start(self) -> None:
+        self._attempt_started = time.perf_counter()
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         queries = self.model.encode(batch["query_ids"], batch["query_mask"])
@@ -75,6 +87,8 @@ class ContrastiveRetriever(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["tokens_seen"] = self.tokens_seen
+        checkpoint["elapsed_s"] = self.elapsed_s()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.tokens_seen = checkpoint.get("tokens_seen", 0)
+        self._time_before_attempt = checkpoint.get("elapsed_s", 0.0)
