@@ -30,7 +30,8 @@ class ScriptedEvaluator:
 
     def ranking(self, model, context=None):
         self.ranked_with = model.weight.item()
-        return SimpleNamespace(as_dict=lambda: {"map@10": 0.5}), {}
+        means = {"map@10": 1 / self.ranked_with}
+        return SimpleNamespace(means=means, as_dict=lambda: means), {}
 
     def describe(self):
         return {"K": 4, "R": 1}
@@ -62,6 +63,18 @@ def test_selection_protocols_pick_their_step_and_rank_with_its_weights(protocol,
     assert (results["ce"]["best"], results["ce"]["best_step"], results["ce"]["final"]) == (2.0, 20, 2.5)
     assert results["ce"]["val_best_step"] == 10
     assert results["ranking"]["step"] == selected_step
+
+
+def test_ranking_at_every_evaluation_pairs_each_checkpoints_ce_with_its_metrics():
+    test = ScriptedEvaluator([3.0, 2.0, 2.5])
+    callback = EvaluationCallback(test, every_n_steps=10, ranking_every_eval=True)
+    _drive(callback, [10, 20, 30])
+    history = callback.results()["ranking"]["history"]
+    assert history == [{"step": 10, "ce": 3.0, "map@10": 1 / 10}, {"step": 20, "ce": 2.0, "map@10": 1 / 20},
+                       {"step": 30, "ce": 2.5, "map@10": 1 / 30}]
+    without = EvaluationCallback(ScriptedEvaluator([3.0, 2.0]), every_n_steps=10)
+    _drive(without, [10, 20])
+    assert "history" not in without.results()["ranking"]
 
 
 def test_val_selected_without_a_validation_split_is_refused():

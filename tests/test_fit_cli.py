@@ -61,6 +61,9 @@ def test_fits_every_law_and_writes_every_output(sweep, capsys):
     for name in figures:
         for suffix in (".png", ".svg"):
             assert (out / f"{name}{suffix}").stat().st_size > 1000, name
+    table = (out / "ce_vs_metrics.tsv").read_text().splitlines()
+    assert table[0].split("\t") == ["run", "step", "ce", "map@10", "ndcg@10", "recall@1000", "mrr@10"]
+    assert len(table) == 1 + len(N_VALUES) * len(D_VALUES) + len(D_VALUES)  # one point per complete run
     assert not list(out.glob(".*.tmp"))
 
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from dense_scaling.scaling.collect import check_records, collect, columns
+from dense_scaling.scaling.collect import ce_vs_ranking, check_records, collect, columns
 from dense_scaling.scaling.errors import ScalingInputError
 
 
@@ -72,6 +72,21 @@ def test_columns_have_nan_for_missing_ranking(tmp_path):
     table = columns(sorted(collect([tmp_path])[0], key=lambda r: r.N))
     np.testing.assert_array_equal(table["L"], [2.0, 1.5])
     assert not np.isnan(table["map@10"][0]) and np.isnan(table["map@10"][1])
+
+
+def test_ce_vs_ranking_follows_a_runs_checkpoints_when_it_ranked_at_each(tmp_path):
+    history = [{"step": step, "ce": ce, "map@10": 1 / ce, "ndcg@10": 1.1 / ce, "recall@1000": 0.9, "mrr@10": 1 / ce}
+               for step, ce in ((100, 4.0), (200, 3.0))]
+    ranking = {**history[-1], "subcorpus_size": 10, "history": history + [{"step": 300, "ce": 2.9}]}  # last incomplete
+    write_result(tmp_path / "traced", 1e6, 100, 3.0, replace={"ranking": ranking})
+    write_result(tmp_path / "single", 2e6, 100, 2.0)
+    write_result(tmp_path / "unranked", 4e6, 100, 1.0, ranking=False)
+    points = ce_vs_ranking(sorted(collect([tmp_path])[0], key=lambda r: r.N))
+    assert list(points) == ["m1000000 D=100 (traced)", "m2000000 D=100 (single)"]
+    assert [(p["step"], p["ce"], p["map@10"]) for p in points["m1000000 D=100 (traced)"]] == [
+        (100, 4.0, 0.25), (200, 3.0, 1 / 3)]
+    (single,) = points["m2000000 D=100 (single)"]
+    assert np.isnan(single["step"]) and single["ce"] == 2.0 and single["map@10"] == pytest.approx(np.exp(-2.0))
 
 
 def test_missing_path_is_an_error_naming_it(tmp_path):

@@ -24,7 +24,7 @@ import numpy as np
 
 from dense_scaling.scaling import plots
 from dense_scaling.scaling.budget import CostModel, optimal_allocation
-from dense_scaling.scaling.collect import RANKING_METRICS, check_records, collect, columns
+from dense_scaling.scaling.collect import RANKING_METRICS, ce_vs_ranking, check_records, collect
 from dense_scaling.scaling.errors import ScalingInputError
 from dense_scaling.scaling.fitting import HUBER_DELTA
 from dense_scaling.scaling.laws import JointLaw
@@ -105,12 +105,23 @@ def _fit_runs(args, out: Path):
     sweep = fit_sweep(records, law=args.law, method=args.method, n_boot=args.bootstrap, seed=args.seed,
                       weighted=args.weighted, with_holdout=args.holdout)
     written = _plot_fits(sweep, out)
-    table = columns(records)
-    ranked = ~np.isnan(table[RANKING_METRICS[0]])
-    if ranked.any():
-        metrics = {m: table[m][ranked] for m in RANKING_METRICS}
-        written += plots.plot_ce_vs_metrics(table["L"][ranked], metrics, out / "ce_vs_metrics")
+    points = ce_vs_ranking(records)
+    if points:
+        written += plots.plot_ce_vs_metrics(points, out / "ce_vs_metrics")
+        written.append(_write_ce_vs_metrics_table(points, out / "ce_vs_metrics.tsv"))
     return sweep, skipped, written
+
+
+def _write_ce_vs_metrics_table(points: dict[str, list[dict[str, float]]], path: Path) -> Path:
+    """The figure's points as a table: run, step (empty for a run's single reported point), CE, metrics."""
+    header = "\t".join(["run", "step", "ce", *RANKING_METRICS])
+    lines = [header] + [
+        "\t".join([label, "" if np.isnan(row["step"]) else f"{row['step']:.0f}",
+                   *(f"{row[k]:.6g}" for k in ("ce", *RANKING_METRICS))])
+        for label, rows in points.items() for row in rows
+    ]
+    write_text_atomic(path, "\n".join(lines) + "\n")
+    return path
 
 
 def _print_summary(sweep, budgets) -> None:

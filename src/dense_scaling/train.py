@@ -79,7 +79,8 @@ def _evaluation_callback(eval_cfg: DictConfig, datamodule) -> EvaluationCallback
     settings = {k: eval_cfg[k] for k in ("num_negatives", "repeats", "pool_size", "seed", "batch_size")}
     test = test_evaluator(datamodule, subcorpus_size=eval_cfg.subcorpus_size, top_k=eval_cfg.top_k, **settings)
     return EvaluationCallback(
-        test, val_evaluator(datamodule, **settings), eval_cfg.every_n_steps, eval_cfg.protocol, eval_cfg.ranking
+        test, val_evaluator(datamodule, **settings), eval_cfg.every_n_steps, eval_cfg.protocol, eval_cfg.ranking,
+        eval_cfg.ranking_every_eval,
     )
 
 

@@ -18,6 +18,8 @@ class EvaluationCallback(L.Callback):
 
     ``protocol="test-best"`` (the paper's) selects the step with the best test CE;
     ``"val-selected"`` selects on validation CE, so the reported test CE is not chosen on test.
+    ``ranking_every_eval`` also ranks at every evaluation (CE against ranking metrics across the
+    checkpoints of one run, the paper's Fig. 2), at the cost of encoding the subcorpus each time.
     """
 
     def __init__(
@@ -27,13 +29,14 @@ class EvaluationCallback(L.Callback):
         every_n_steps: int = 100,
         protocol: str = "test-best",
         ranking: bool = True,
+        ranking_every_eval: bool = False,
     ):
         if protocol not in PROTOCOLS:
             raise ValueError(f"eval.protocol '{protocol}' is not one of: {', '.join(PROTOCOLS)}")
         if protocol == "val-selected" and val is None:
             raise ValueError("eval.protocol=val-selected needs a validation split: set data.val_queries > 0")
         self.test, self.val, self.every_n_steps = test, val, every_n_steps
-        self.protocol, self.with_ranking = protocol, ranking
+        self.protocol, self.with_ranking, self.ranking_every_eval = protocol, ranking, ranking_every_eval
         self.history: list[dict] = []
         self.selected: dict | None = None
         self._selected_state = None
@@ -42,12 +45,15 @@ class EvaluationCallback(L.Callback):
     def _evaluate(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         context = trainer.precision_plugin.forward_context
         test = self.test.contrastive_entropy(module.model, context)
-        record = {"step": trainer.global_step, "test": test, "val": None}
+        record = {"step": trainer.global_step, "test": test, "val": None, "ranking": None}
         if self.val is not None:
             record["val"] = self.val.contrastive_entropy(module.model, context).mean
+        if self.ranking_every_eval:
+            record["ranking"] = self.test.ranking(module.model, context)[0].means
         self.history.append(record)
         if trainer.logger:
             metrics = {"test/ce": test.mean} | ({"val/ce": record["val"]} if self.val else {})
+            metrics |= {f"test/{name}": value for name, value in (record["ranking"] or {}).items()}
             trainer.logger.log_metrics(metrics, step=trainer.global_step)
         criterion = record["val"] if self.protocol == "val-selected" else test.mean
         if self.selected is None or criterion < self._criterion(self.selected):
@@ -104,4 +110,7 @@ class EvaluationCallback(L.Callback):
         if self.ranking is not None:
             ranking = {**self.ranking.as_dict(), "subcorpus_size": len(self.test.subcorpus), "top_k": self.test.top_k,
                        "step": selected["step"]}
+            if self.ranking_every_eval:
+                ranking["history"] = [{"step": r["step"], "ce": r["test"].mean, **(r.get("ranking") or {})}
+                                      for r in self.history]
         return {"protocol": self.protocol, "ce": ce, "ranking": ranking}

@@ -40,6 +40,7 @@ class RunRecord:
     study: str | None = None
     overrides: tuple[str, ...] = ()
     ranking: dict[str, float] = field(default_factory=dict)
+    checkpoints: tuple[dict[str, float], ...] = ()  # ranking.history: step, ce and metrics per evaluation
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,29 @@ def _record(path: Path, payload) -> RunRecord:
         annotation=run.get("annotation"), seed=run.get("seed"), study=run.get("study"),
         overrides=tuple(run.get("overrides") or ()),
         ranking={k: float(ranking[k]) for k in RANKING_METRICS if _is_number(ranking.get(k))},
+        checkpoints=_checkpoints(ranking.get("history")),
     )
+
+
+def _checkpoints(history) -> tuple[dict[str, float], ...]:
+    """The complete entries (step, ce and every ranking metric) of ranking.history."""
+    keys = ("step", "ce", *RANKING_METRICS)
+    entries = history if isinstance(history, list) else []
+    return tuple({k: float(e[k]) for k in keys} for e in entries
+                 if isinstance(e, dict) and all(_is_number(e.get(k)) for k in keys))
+
+
+def ce_vs_ranking(records: list[RunRecord]) -> dict[str, list[dict[str, float]]]:
+    """Points of CE against the ranking metrics (paper Fig. 2), by run label: a run's checkpoints
+    when it ranked at every evaluation (``eval.ranking_every_eval``), else its reported point."""
+    points = {}
+    for r in records:
+        label = f"{r.model} D={r.D:.0f} ({Path(r.path).parent.name})"
+        if r.checkpoints:
+            points[label] = list(r.checkpoints)
+        elif all(m in r.ranking for m in RANKING_METRICS):
+            points[label] = [{"step": float("nan"), "ce": r.L, **r.ranking}]
+    return points
 
 
 def _result_files(spec: str) -> list[Path]:

@@ -104,14 +104,22 @@ def plot_budgets(law, cost, budgets, include_inference: bool, out_base: Path) ->
     return save(fig, out_base)
 
 
-def plot_ce_vs_metrics(L, metrics: dict[str, np.ndarray], out_base: Path) -> list[Path]:
-    """Scatter of CE against each ranking metric across runs (paper Fig. 2)."""
-    names = [m for m in RANKING_METRICS[:3] if m in metrics]
+def plot_ce_vs_metrics(points: dict[str, list[dict[str, float]]], out_base: Path) -> list[Path]:
+    """CE against MAP@10, NDCG@10 and Recall@1000 (paper Fig. 2): one point per run, or a line
+    through a run's checkpoints; ``points`` as :func:`~dense_scaling.scaling.collect.ce_vs_ranking`."""
+    names = RANKING_METRICS[:3]
     fig = Figure(figsize=(4 * len(names), 3.6), layout="constrained")
+    single = {label: rows[0] for label, rows in points.items() if len(rows) == 1}
+    traced = {label: rows for label, rows in points.items() if len(rows) > 1}
     for i, name in enumerate(names, start=1):
         ax = fig.add_subplot(1, len(names), i)
-        ax.scatter(L, metrics[name], s=14)
+        if single:
+            ax.scatter([r["ce"] for r in single.values()], [r[name] for r in single.values()], s=14, label="runs")
+        for (label, rows), color in zip(traced.items(), _colors(len(traced))):
+            ax.plot([r["ce"] for r in rows], [r[name] for r in rows], "o-", ms=3, color=color, label=label)
         ax.set_xlabel("contrastive entropy")
         ax.set_ylabel(name)
-    fig.suptitle("contrastive entropy against ranking metrics")
+    if traced and len(traced) <= 10:
+        fig.axes[0].legend(fontsize=6)
+    fig.suptitle("contrastive entropy against ranking metrics" + (" across checkpoints" if traced else ""))
     return save(fig, out_base)
