@@ -1,11 +1,15 @@
 """Quick studies end to end at a tiny size (slow): sweep -> results -> fit; the submitit launcher."""
 import json
+import signal
+import subprocess
+import time
 
 import pytest
+import torch
 
 from dense_scaling.fit import main as fit_main
 from dense_scaling.scaling import collect
-from tests.sweep_helpers import TINY_MODELS as MODELS, sweep, tiny_study
+from tests.sweep_helpers import TINY_MODELS as MODELS, sweep, sweep_command, tiny_study
 
 pytestmark = pytest.mark.slow
 
@@ -46,3 +50,29 @@ def test_submitit_local_launcher_runs_a_two_job_sweep(tmp_path):
         assert results["complete"] and results["D"] == D
     assert len(list((root / ".submitit").glob("*/*_result.pkl"))) == 2  # each run was its own submitit job
     assert "no failed runs (2 with results)" in done.stdout
+
+
+def test_a_terminated_sweep_stops_and_running_it_again_resumes(tmp_path):
+    """SIGTERM (Ctrl-C, a SLURM preemption or time limit) stops the whole sweep, not just the run
+    in progress, and is not recorded as a failure; the same command resumes from the checkpoint."""
+    name = tiny_study(tmp_path, "data_size_quick", {"data.num_train_pairs": "64,128"},
+                      training={"max_steps": 40, "checkpoint_every_n_steps": 5}, eval={"every_n_steps": 20})
+    command, env = sweep_command(tmp_path, name)
+    first, second = (tmp_path / "multirun" / name / f"data.num_train_pairs={d}" for d in (64, 128))
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (first / "checkpoints" / "last.ckpt").exists():
+        assert process.poll() is None and time.monotonic() < deadline, "the first run never checkpointed"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 128 + signal.SIGTERM
+    assert not (first / "results.json").exists() and not (first / "failed.json").exists()
+    assert not second.exists()  # the sweep did not go on to the next run
+    checkpointed_step = torch.load(first / "checkpoints" / "last.ckpt", weights_only=False)["global_step"]
+    assert 0 < checkpointed_step < 40
+
+    done = sweep(tmp_path, name)
+    assert "Restoring states from the checkpoint" in done.stdout + done.stderr
+    results = json.loads((first / "results.json").read_text())
+    assert results["steps"] == 40 and (second / "results.json").exists()
+    assert [step for step, _ in results["ce"]["history"]] == [20, 40]

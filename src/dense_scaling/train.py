@@ -6,12 +6,14 @@ Compose the config, instantiate data, model and trainer, fit, and write ``result
 from __future__ import annotations
 
 import math
+import signal
 from pathlib import Path
 
 import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from dense_scaling.model.eval_callback import EvaluationCallback
@@ -121,7 +123,8 @@ def _evaluation_summary(results: dict) -> str:
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> None:
     """Skip a run already completed with this config, resume an interrupted one; in a multirun a
-    failed run writes failed.json and the sweep goes on (docs/sweeps.md)."""
+    failed run writes failed.json and the sweep goes on, while SIGTERM stops the sweep with exit
+    status 143 and keeps the checkpoint to resume from (docs/sweeps.md)."""
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     digest = runs.config_hash(cfg)
     if runs.completed(out_dir, digest):
@@ -130,6 +133,9 @@ def main(cfg: DictConfig) -> None:
     runs.prepare(out_dir, digest)
     try:
         results = run(cfg, out_dir)
+    except SIGTERMException:  # Lightning's, a SystemExit with status 0: say it, and exit as terminated
+        print(f"terminated (SIGTERM): {out_dir} keeps its last checkpoint; run the same command again to resume")
+        raise SystemExit(128 + signal.SIGTERM)
     except Exception as error:
         print(f"FAILED: {type(error).__name__}: {error} (details in {runs.record_failure(out_dir, error)})")
         wandb_setup.finish_run(cfg, None)
