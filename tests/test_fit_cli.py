@@ -106,12 +106,23 @@ def _only(tmp_path, runs, **kwargs):
     ([(1e6, 1e3, 2.0), (0, 1e3, 1.8), (3e6, 1e3, 1.6)], ["--law", "model"], r"1/results.json: N = 0.0 is not positive"),
     ([(1e6, 1e3, 2.0), (2e6, 1e3, -1.8), (3e6, 1e3, 1.6)], [], r"ce.reported = -1.8 is not positive"),
     ([(1e6, 1e3, 2.0), (2e6, 1e3, 1.8)], [], "the runs support no law"),
+    ([(1e6, 1e3, 2.0)], ["--law", "none"], "no run has ranking metrics"),
 ])
 def test_bad_input_exits_2_with_a_message(tmp_path, capsys, runs, args, message):
-    assert main([str(_only(tmp_path, runs)), *args]) == 2
+    ranking = args != ["--law", "none"]
+    assert main([str(_only(tmp_path, runs, ranking=ranking)), *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err
     assert __import__("re").search(message, err), err
+
+
+def test_law_none_draws_fig_2_from_a_single_run(tmp_path):
+    runs = _only(tmp_path, [(1e6, 1e3, 2.0)])
+    assert main([str(runs), "--law", "none", "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "ce_vs_metrics.png").exists()
+    assert json.loads((tmp_path / "out" / "params.json").read_text())["fits"] == []
+    (row,) = (tmp_path / "out" / "ce_vs_metrics.tsv").read_text().splitlines()[1:]
+    assert row.split("\t")[1:4] == ["", "2", f"{np.exp(-2.0):.6g}"]
 
 
 def test_mixed_protocols_missing_paths_and_wrong_presets_exit_2(tmp_path, capsys):

@@ -1,6 +1,6 @@
 """Sweep results -> fitted laws, plots, report, budget optimum.
 
-    python -m dense_scaling.fit PATH... [--law model|data|joint|all] [--out DIR]
+    python -m dense_scaling.fit PATH... [--law model|data|joint|all|none] [--out DIR]
         [--method robust|lsq] [--bootstrap N] [--holdout] [--weighted]
         [--preset NAME] [--budgets 5000 20000 150000 1000000] [--wandb]
 
@@ -39,7 +39,8 @@ DEFAULT_BUDGETS = (5_000.0, 20_000.0, 150_000.0, 1_000_000.0)
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dense_scaling.fit", description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="*", metavar="PATH", help="run folders, multirun folders, results.json files or globs")
-    parser.add_argument("--law", choices=LAW_CHOICES, default="all", help="which law to fit (default: all the data supports)")
+    parser.add_argument("--law", choices=(*LAW_CHOICES, "none"), default="all",
+                        help="which law to fit (default: all the data supports; none: only CE against ranking, Fig. 2)")
     parser.add_argument("--method", choices=("robust", "lsq"), default="robust",
                         help=f"robust: Huber (delta {HUBER_DELTA:g}) on log L, multi-start L-BFGS-B; lsq: the paper's least squares")
     parser.add_argument("--bootstrap", type=int, default=100, metavar="N", help="bootstrap resamples for 95%% CIs (0: none)")
@@ -102,10 +103,16 @@ def _fit_runs(args, out: Path):
     for s in skipped:
         print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
     check_records(records)
-    sweep = fit_sweep(records, law=args.law, method=args.method, n_boot=args.bootstrap, seed=args.seed,
-                      weighted=args.weighted, with_holdout=args.holdout)
-    written = _plot_fits(sweep, out)
     points = ce_vs_ranking(records)
+    if args.law == "none":
+        if not points:
+            raise ScalingInputError("--law none draws CE against ranking metrics, but no run has ranking metrics "
+                                    "(train with eval.ranking=true)")
+        sweep, written = None, []
+    else:
+        sweep = fit_sweep(records, law=args.law, method=args.method, n_boot=args.bootstrap, seed=args.seed,
+                          weighted=args.weighted, with_holdout=args.holdout)
+        written = _plot_fits(sweep, out)
     if points:
         written += plots.plot_ce_vs_metrics(points, out / "ce_vs_metrics")
         written.append(_write_ce_vs_metrics_table(points, out / "ce_vs_metrics.tsv"))
