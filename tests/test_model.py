@@ -12,7 +12,8 @@ def _bert_non_embedding(layers: int, hidden: int, intermediate: int) -> int:
     return layers * per_layer + 2 * hidden
 
 
-@pytest.mark.parametrize("name, layers, hidden", [("bert_tiny", 2, 128), ("bert_base", 12, 768)])
+@pytest.mark.parametrize("name, layers, hidden", [("bert_tiny", 2, 128), ("bert_base", 12, 768)]
+                         + [(f"micro_L2_H{h}", 2, h) for h in (32, 48, 64, 96, 128)])
 def test_non_embedding_parameters_match_the_architecture_formula(compose_train, name, layers, hidden):
     cfg = compose_train(f"model={name}", "init=scratch")
     model = instantiate(cfg.encoder, vocab_size=30522)
