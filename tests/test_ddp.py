@@ -1,12 +1,14 @@
-"""Data-parallel training (Lightning DDP over two CPU processes, gloo) against one process."""
+"""Data-parallel training and metric reduction (two CPU processes, gloo) against one process."""
 import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
+from dense_scaling.metrics import ContrastiveEntropy, contrastive_entropy, sample_negatives
 from dense_scaling.model.biencoder import BiEncoder
 from tests.conftest import SHARED_DATA
 
@@ -41,3 +43,28 @@ def test_two_process_ddp_run_equals_the_single_process_run(tmp_path):
     weights = [BiEncoder.from_pretrained(tmp_path / run / "model").state_dict() for run in ("single", "ddp")]
     for name, value in weights[0].items():
         torch.testing.assert_close(weights[1][name], value, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def _metric_shard(rank, world, init_file, data, out_file):
+    """One process: score its contiguous share of the pairs, then sync the Metric across processes."""
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    query, positive, pool, negatives = data
+    rows = torch.arange(len(query)).tensor_split(world)[rank]
+    metric = ContrastiveEntropy(temperature=0.05)
+    metric.update(query[rows], positive[rows], pool, negatives[rows])
+    result = metric.result()
+    if rank == 0:
+        torch.save({"mean": result.mean, "per_pair": torch.from_numpy(result.per_pair)}, out_file)
+    torch.distributed.destroy_process_group()
+
+
+def test_the_metric_reduces_every_processs_pairs_under_gloo(tmp_path):
+    generator = torch.Generator().manual_seed(0)
+    query, positive, pool = (torch.randn(rows, 16, generator=generator) for rows in (9, 9, 40))
+    negatives = sample_negatives(40, 9, num_negatives=8, repeats=2, seed=0)
+    torch.multiprocessing.spawn(_metric_shard, args=(2, tmp_path / "init", (query, positive, pool, negatives),
+                                                     tmp_path / "out.pt"), nprocs=2)
+    synced = torch.load(tmp_path / "out.pt")
+    alone = contrastive_entropy(query, positive, pool, negatives, temperature=0.05)
+    assert synced["mean"] == pytest.approx(alone.mean, rel=1e-6)  # the mean of all 9 pairs (shards of 5 and 4)
+    np.testing.assert_allclose(synced["per_pair"].numpy(), alone.per_pair, rtol=1e-6)
