@@ -2,14 +2,17 @@
 import json
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
 import torch
+import yaml
 
 from dense_scaling.fit import main as fit_main
 from dense_scaling.scaling import collect
-from tests.sweep_helpers import TINY_MODELS as MODELS, sweep, sweep_command, tiny_study
+from tests.conftest import shared_dataset
+from tests.sweep_helpers import TINY, TINY_MODELS as MODELS, sweep, sweep_command, tiny_study
 
 pytestmark = pytest.mark.slow
 
@@ -76,3 +79,24 @@ def test_a_terminated_sweep_stops_and_running_it_again_resumes(tmp_path):
     results = json.loads((first / "results.json").read_text())
     assert results["steps"] == 40 and (second / "results.json").exists()
     assert [step for step, _ in results["ce"]["history"]] == [20, 40]
+
+
+def test_annotation_quick_sweeps_human_and_ict_labels_and_fits_a_law_per_annotation(tmp_path):
+    squad = shared_dataset("squad")
+    ict = tmp_path / "squad-ict"
+    annotate = [sys.executable, "-m", "dense_scaling.annotate", "method=ict", "data=squad", f"out={ict}",
+                f"data_root={squad.parent}"]
+    assert subprocess.run(annotate, cwd=tmp_path, capture_output=True, timeout=300).returncode == 0
+    config = {"defaults": ["annotation_quick", "_self_"], "study": "tiny_annotation", "data_root": str(squad.parent),
+              "annotations": {"ict": str(ict)}, "data": {"max_passage_length": 32},
+              "training": {**TINY["training"], "max_steps": 6}, "eval": {**TINY["eval"], "every_n_steps": 3},
+              "hydra": {"sweeper": {"params": {"data.annotation": "human,ict", "data.num_train_pairs": "64,128,256"}}}}
+    (tmp_path / "tiny_annotation.yaml").write_text(yaml.safe_dump(config))
+    sweep(tmp_path, "tiny_annotation")
+    root = tmp_path / "multirun" / "tiny_annotation"
+    records, skipped = collect([root])
+    assert not skipped and sorted((r.annotation, r.D) for r in records) == [
+        (a, d) for a in ("human", "ict") for d in (64, 128, 256)]
+    assert fit_main([str(root), "--law", "data", "--bootstrap", "0"]) == 0
+    fits = json.loads((root / "fit" / "params.json").read_text())["fits"]
+    assert sorted(f["group"]["annotation"] for f in fits) == ["human", "ict"]
