@@ -6,10 +6,15 @@ import copy
 import lightning as L
 import torch
 
-from dense_scaling.metrics import ContrastiveEntropyResult
+from dense_scaling.metrics import MEASURES, ContrastiveEntropyResult
 from dense_scaling.model.evaluation import RetrievalEvaluator
 
 PROTOCOLS = ("test-best", "val-selected")
+
+
+def _measures(record: dict) -> dict[str, float]:
+    """The ranking metrics measured at an evaluation (none unless it ranked)."""
+    return {name: value for name, value in (record.get("ranking") or {}).items() if name in MEASURES}
 
 
 class EvaluationCallback(L.Callback):
@@ -40,7 +45,7 @@ class EvaluationCallback(L.Callback):
         self.history: list[dict] = []
         self.selected: dict | None = None
         self._selected_state = None
-        self.ranking = self.run = None
+        self.ranking: dict | None = None
 
     def _evaluate(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         context = trainer.precision_plugin.forward_context
@@ -49,14 +54,13 @@ class EvaluationCallback(L.Callback):
         if self.val is not None:
             record["val"] = self.val.contrastive_entropy(module.model, context).mean
         if self.ranking_every_eval:
-            record["ranking"] = self.test.ranking(module.model, context)[0].means
+            record["ranking"] = self.test.ranking(module.model, context)[0].as_dict()
         self.history.append(record)
         if trainer.logger:
             metrics = {"test/ce": test.mean} | ({"val/ce": record["val"]} if self.val else {})
-            metrics |= {f"test/{name}": value for name, value in (record["ranking"] or {}).items()}
+            metrics |= {f"test/{name}": value for name, value in _measures(record).items()}
             trainer.logger.log_metrics(metrics, step=trainer.global_step)
-        criterion = record["val"] if self.protocol == "val-selected" else test.mean
-        if self.selected is None or criterion < self._criterion(self.selected):
+        if self.selected is None or self._criterion(record) < self._criterion(self.selected):
             self.selected = record
             self._selected_state = copy.deepcopy({k: v.detach().cpu() for k, v in module.model.state_dict().items()})
 
@@ -74,8 +78,9 @@ class EvaluationCallback(L.Callback):
         if not self.history or self.history[-1]["step"] != trainer.global_step:
             self._evaluate(trainer, module)
         module.model.load_state_dict(self._selected_state)
-        if self.with_ranking:
-            self.ranking, self.run = self.test.ranking(module.model, trainer.precision_plugin.forward_context)
+        if self.with_ranking:  # the selected step's ranking, unless it was measured at that evaluation
+            self.ranking = self.selected.get("ranking") or self.test.ranking(
+                module.model, trainer.precision_plugin.forward_context)[0].as_dict()
 
     def state_dict(self) -> dict:
         """History and selected weights as tensors and plain values, so a checkpoint keeps them
@@ -108,9 +113,8 @@ class EvaluationCallback(L.Callback):
         }
         ranking = None
         if self.ranking is not None:
-            ranking = {**self.ranking.as_dict(), "subcorpus_size": len(self.test.subcorpus), "top_k": self.test.top_k,
+            ranking = {**self.ranking, "subcorpus_size": len(self.test.subcorpus), "top_k": self.test.top_k,
                        "step": selected["step"]}
             if self.ranking_every_eval:
-                ranking["history"] = [{"step": r["step"], "ce": r["test"].mean, **(r.get("ranking") or {})}
-                                      for r in self.history]
+                ranking["history"] = [{"step": r["step"], "ce": r["test"].mean, **_measures(r)} for r in self.history]
         return {"protocol": self.protocol, "ce": ce, "ranking": ranking}
