@@ -24,8 +24,9 @@ class ContrastiveBatches(IterableDataset):
     Batch ``t`` holds pairs ``t*B .. t*B+B-1`` of the current epoch's order and ``num_negatives``
     passages drawn uniformly from the corpus. Each batch is a dict of padded token tensors
     (``query_ids``, ``query_mask``, ``passage_ids``, ``passage_mask``: the B positives then the K
-    negatives) and ``positive_mask`` [B, B+K]. The stream is the same whatever the number of
-    DataLoader workers (they split it by batch index) or data-parallel ranks: ``B`` and ``K`` are
+    negatives), ``positive_mask`` [B, B+K] and ``num_tokens``, the whole batch's non-padding
+    tokens. The stream is the same whatever the number of DataLoader workers (they split it by
+    batch index) or data-parallel ranks: ``B`` and ``K`` are
     global, each of ``world_size`` ranks takes the contiguous ``rank``-th share of every batch's
     queries, positives and negatives, and its ``positive_mask`` [B/world, B+K] is over the whole
     batch's candidates (gathered across ranks by the model, see ``model/distributed.py``).
@@ -77,6 +78,7 @@ class ContrastiveBatches(IterableDataset):
     def collate(self, rows: np.ndarray, negatives: np.ndarray) -> dict[str, torch.Tensor]:
         query_rows, positive_rows = self.pairs[rows, 0], self.pairs[rows, 1]
         candidates = np.concatenate([positive_rows, negatives])
+        num_tokens = self.queries.num_tokens(query_rows) + self.corpus.num_tokens(candidates)
         query_rows = self._share(query_rows)
         query_ids, query_mask = self.queries.batch(query_rows)
         passage_ids, passage_mask = self.corpus.batch(
@@ -88,6 +90,7 @@ class ContrastiveBatches(IterableDataset):
             "passage_ids": passage_ids,
             "passage_mask": passage_mask,
             "positive_mask": positive_mask(query_rows, candidates, self.positives),
+            "num_tokens": num_tokens,
         }
 
     def __iter__(self):

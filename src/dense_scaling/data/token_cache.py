@@ -35,6 +35,11 @@ class TokenizedTexts:
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
+    def num_tokens(self, indices: Sequence[int]) -> int:
+        """The number of tokens of texts ``indices`` (padding excluded)."""
+        indices = np.asarray(indices)
+        return int((self.offsets[indices + 1] - self.offsets[indices]).sum())
+
     def batch(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(input_ids, attention_mask)`` for ``indices``, padded to the longest of them."""
         indices = np.asarray(indices)

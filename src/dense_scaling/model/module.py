@@ -65,8 +65,7 @@ class ContrastiveRetriever(L.LightningModule):
         scores = self.model.score(queries, torch.cat([positives, negatives]))
         loss = contrastive_loss(scores, batch["positive_mask"], self.in_batch_negatives,
                                 first_query=self.global_rank * share, num_positives=len(positives))
-        tokens = batch["query_mask"].sum() + batch["passage_mask"].sum()
-        self.tokens_seen += int(self.trainer.strategy.reduce(tokens, reduce_op="sum"))
+        self.tokens_seen += batch["num_tokens"]  # counted by the batch stream: no device sync, no collective
         self.log("train/loss", loss, prog_bar=True, sync_dist=True)
         self.log("train/lr", self.lr_schedulers().get_last_lr()[0])
         self.log("train/tokens_seen", float(self.tokens_seen))
