@@ -16,7 +16,7 @@ with its Jacobian, and a data-driven grid of starting points.
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -52,8 +52,39 @@ def _power_plus_floor_grid(log_x: np.ndarray, log_L: np.ndarray) -> np.ndarray:
     return np.array(starts)
 
 
+class _SizeLaw:
+    """What the one-size laws share: L(x) = (scale/x)^exponent + floor, with their three fields
+    declared in that order and ``inputs = (x's name,)``."""
+
+    inputs: ClassVar[tuple[str, ...]]
+
+    def predict(self, x) -> np.ndarray:
+        scale, exponent, floor = astuple(self)
+        return (scale / np.asarray(x, dtype=float)) ** exponent + floor
+
+    def formula(self) -> str:
+        scale, exponent, floor = astuple(self)
+        x = self.inputs[0]
+        return f"L({x}) = ({scale:.6g} / {x})^{exponent:.6g} + {floor:.6g}"
+
+    def params(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_theta(cls, theta):
+        return cls(float(np.exp(theta[0])), float(theta[1]), float(np.exp(theta[2])))
+
+    @staticmethod
+    def log_predict(theta, log_inputs) -> tuple[np.ndarray, np.ndarray]:
+        return _power_plus_floor(theta, log_inputs[0])
+
+    @staticmethod
+    def start_grid(log_inputs, log_L) -> np.ndarray:
+        return _power_plus_floor_grid(log_inputs[0], log_L)
+
+
 @dataclass(frozen=True)
-class ModelSizeLaw:
+class ModelSizeLaw(_SizeLaw):
     """L(N) = (A/N)^alpha + d_N (paper Eq. 6)."""
 
     A: float
@@ -65,30 +96,9 @@ class ModelSizeLaw:
     param_names: ClassVar[tuple[str, ...]] = ("A", "alpha", "d_N")
     exponent_names: ClassVar[tuple[str, ...]] = ("alpha",)
 
-    def predict(self, N) -> np.ndarray:
-        return (self.A / np.asarray(N, dtype=float)) ** self.alpha + self.d_N
-
-    def formula(self) -> str:
-        return f"L(N) = ({self.A:.6g} / N)^{self.alpha:.6g} + {self.d_N:.6g}"
-
-    def params(self) -> dict[str, float]:
-        return asdict(self)
-
-    @classmethod
-    def from_theta(cls, theta) -> "ModelSizeLaw":
-        return cls(A=float(np.exp(theta[0])), alpha=float(theta[1]), d_N=float(np.exp(theta[2])))
-
-    @staticmethod
-    def log_predict(theta, log_inputs) -> tuple[np.ndarray, np.ndarray]:
-        return _power_plus_floor(theta, log_inputs[0])
-
-    @staticmethod
-    def start_grid(log_inputs, log_L) -> np.ndarray:
-        return _power_plus_floor_grid(log_inputs[0], log_L)
-
 
 @dataclass(frozen=True)
-class DataSizeLaw:
+class DataSizeLaw(_SizeLaw):
     """L(D) = (B/D)^beta + d_D (paper Eq. 7)."""
 
     B: float
@@ -99,27 +109,6 @@ class DataSizeLaw:
     inputs: ClassVar[tuple[str, ...]] = ("D",)
     param_names: ClassVar[tuple[str, ...]] = ("B", "beta", "d_D")
     exponent_names: ClassVar[tuple[str, ...]] = ("beta",)
-
-    def predict(self, D) -> np.ndarray:
-        return (self.B / np.asarray(D, dtype=float)) ** self.beta + self.d_D
-
-    def formula(self) -> str:
-        return f"L(D) = ({self.B:.6g} / D)^{self.beta:.6g} + {self.d_D:.6g}"
-
-    def params(self) -> dict[str, float]:
-        return asdict(self)
-
-    @classmethod
-    def from_theta(cls, theta) -> "DataSizeLaw":
-        return cls(B=float(np.exp(theta[0])), beta=float(theta[1]), d_D=float(np.exp(theta[2])))
-
-    @staticmethod
-    def log_predict(theta, log_inputs) -> tuple[np.ndarray, np.ndarray]:
-        return _power_plus_floor(theta, log_inputs[0])
-
-    @staticmethod
-    def start_grid(log_inputs, log_L) -> np.ndarray:
-        return _power_plus_floor_grid(log_inputs[0], log_L)
 
 
 @dataclass(frozen=True)
