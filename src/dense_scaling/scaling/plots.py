@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from dense_scaling.results import atomic_open
+
 from .budget import budget_line, optimal_allocation
 from .collect import RANKING_METRICS
 
@@ -29,11 +31,11 @@ class Series:
 
 
 def save(fig: Figure, out_base: Path) -> list[Path]:
-    """Write ``out_base``.png and .svg; return both paths."""
-    out_base.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``out_base``.png and .svg, each atomically; return both paths."""
     paths = [out_base.with_suffix(f".{fmt}") for fmt in FORMATS]
-    for path in paths:
-        fig.savefig(path, dpi=120)
+    for path, fmt in zip(paths, FORMATS):
+        with atomic_open(path, "wb") as file:
+            fig.savefig(file, format=fmt, dpi=120)
     return paths
 
 
