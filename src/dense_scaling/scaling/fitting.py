@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from functools import wraps
+from functools import cached_property, wraps
 
 import numpy as np
 from scipy.optimize import least_squares, minimize
@@ -142,19 +142,20 @@ class _Points:
     L: np.ndarray
     sigma: np.ndarray | None
 
-    @property
+    # cached: the optimizers read them at every step of every start
+    @cached_property
     def log_inputs(self) -> tuple[np.ndarray, ...]:
         return tuple(np.log(x) for x in self.inputs)
 
-    @property
+    @cached_property
     def log_L(self) -> np.ndarray:
         return np.log(self.L)
 
-    @property
+    @cached_property
     def lin_scale(self) -> np.ndarray:
         return np.ones_like(self.L) if self.sigma is None else self.sigma
 
-    @property
+    @cached_property
     def log_scale(self) -> np.ndarray:
         if self.sigma is None:
             return np.ones_like(self.L)
@@ -230,20 +231,20 @@ def _theta(law) -> np.ndarray:
                      for name in law.param_names])
 
 
-def _huber_objective(theta, law_cls, points: _Points, delta: float):
+def _huber_objective(theta, law_cls, points: _Points):
     """Sum of Huber losses of scaled log residuals, divided by delta, and its gradient."""
     log_pred, jac = law_cls.log_predict(theta, points.log_inputs)
     scale = points.log_scale
     residual = (log_pred - points.log_L) / scale
-    size = np.abs(residual)
+    size, delta = np.abs(residual), HUBER_DELTA
     loss = np.where(size <= delta, 0.5 * residual ** 2, delta * (size - 0.5 * delta)) / delta
     slope = np.clip(residual, -delta, delta) / delta
     return float(loss.sum()), jac.T @ (slope / scale)
 
 
-def _run_robust(law_cls, points: _Points, starts: np.ndarray, delta: float):
+def _run_robust(law_cls, points: _Points, starts: np.ndarray):
     bounds = _bounds(law_cls)
-    runs = [minimize(_huber_objective, start, args=(law_cls, points, delta), jac=True, method="L-BFGS-B",
+    runs = [minimize(_huber_objective, start, args=(law_cls, points), jac=True, method="L-BFGS-B",
                      bounds=bounds, options={"maxiter": 5000, "ftol": 1e-14, "gtol": 1e-10})
             for start in starts]
     best = min(runs, key=lambda run: run.fun)
@@ -286,10 +287,10 @@ def _r2(law, points: _Points) -> float:
     return float(1.0 - residual / total) if total > 0 else float("nan")
 
 
-def _fit_points(law_cls, points: _Points, method: str, starts=None, delta: float = HUBER_DELTA) -> FitResult:
+def _fit_points(law_cls, points: _Points, method: str, starts=None) -> FitResult:
     if method == "robust":
         starts = law_cls.start_grid(points.log_inputs, points.log_L) if starts is None else starts
-        theta, objective, convergence = _run_robust(law_cls, points, np.atleast_2d(starts), delta)
+        theta, objective, convergence = _run_robust(law_cls, points, np.atleast_2d(starts))
     elif method == "lsq":
         start = _default_lsq_start(law_cls) if starts is None else np.atleast_2d(starts)[0]
         theta, objective, convergence = _run_lsq(law_cls, points, np.asarray(start, dtype=float))
@@ -302,15 +303,14 @@ def _fit_points(law_cls, points: _Points, method: str, starts=None, delta: float
 
 
 @_one_blas_thread
-def fit_law(law_cls, L, *, N=None, D=None, sigma=None, method: str = "robust", p0=None,
-            huber_delta: float = HUBER_DELTA) -> FitResult:
+def fit_law(law_cls, L, *, N=None, D=None, sigma=None, method: str = "robust", p0=None) -> FitResult:
     """Fit ``law_cls`` (ModelSizeLaw, DataSizeLaw or JointLaw) to points (N and/or D, L).
 
     ``p0`` is an optional start given as a law instance; for ``robust`` it replaces the grid.
     """
     points = _points(law_cls, L, {"N": N, "D": D}, sigma)
     starts = None if p0 is None else _theta(p0)
-    return _fit_points(law_cls, points, method, starts, huber_delta)
+    return _fit_points(law_cls, points, method, starts)
 
 
 @_one_blas_thread
