@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from dense_scaling.results import RESULTS_FORMAT
+
 from .errors import ScalingInputError
 
 RESULTS_NAME = "results.json"
-FORMAT_PREFIX = "dense-scaling/results/"
+FORMAT_PREFIX = RESULTS_FORMAT.rsplit("/", 1)[0] + "/"  # any version of the results format
 RANKING_METRICS = ("map@10", "ndcg@10", "recall@1000", "mrr@10")
 
 
@@ -60,7 +62,7 @@ def _record(path: Path, payload) -> RunRecord:
     if not isinstance(payload, dict):
         raise ValueError("not a JSON object")
     if not str(payload.get("format", "")).startswith(FORMAT_PREFIX):
-        raise ValueError(f"format is {payload.get('format')!r}, expected {FORMAT_PREFIX}v1")
+        raise ValueError(f"format is {payload.get('format')!r}, expected {RESULTS_FORMAT}")
     if payload.get("complete") is not True:
         raise ValueError("'complete' is not true (the run is unfinished or crashed)")
     for key in ("N", "D"):
