@@ -94,7 +94,8 @@ def _open_text(path: Path):
     return open(path, encoding="utf-8")
 
 
-def _find(folder: Path, stem: str, required: bool = True) -> Path | None:
+def find_jsonl(folder: Path, stem: str, required: bool = True) -> Path | None:
+    """``folder/<stem>.jsonl`` or ``.jsonl.gz``; None when absent and not ``required``."""
     for name in (f"{stem}.jsonl", f"{stem}.jsonl.gz"):
         if (folder / name).exists():
             return folder / name
@@ -108,7 +109,7 @@ def _find(folder: Path, stem: str, required: bool = True) -> Path | None:
 
 def _read_jsonl(path: Path, with_title: bool) -> tuple[list[str], list[str]]:
     ids, texts, seen = [], [], set()
-    for lineno, line in _iter_lines(path):
+    for lineno, line in iter_lines(path):
         try:
             record = json.loads(line)
             doc_id, text = str(record["_id"]), record["text"]
@@ -127,7 +128,7 @@ def _read_jsonl(path: Path, with_title: bool) -> tuple[list[str], list[str]]:
     return ids, texts
 
 
-def _iter_lines(path: Path) -> Iterator[tuple[int, str]]:
+def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
     """Non-blank lines with their 1-based numbers."""
     with _open_text(path) as lines:
         for lineno, line in enumerate(lines, 1):
@@ -146,7 +147,7 @@ def read_qrels(path: Path, corpus: dict[str, int], queries: dict[str, int], head
     """
     qrels: Qrels = {}
     first = True
-    for lineno, line in _iter_lines(path):
+    for lineno, line in iter_lines(path):
         cols = line.split()
         if first:
             first = False
@@ -192,16 +193,16 @@ def load_beir(path: str | Path, name: str | None = None, with_title: bool = True
     folder = Path(path)
     if not folder.is_dir():
         raise DataFormatError(f"{folder}: no such folder; point data.reader.path at a BEIR folder")
-    corpus_ids, corpus_texts = _read_jsonl(_find(folder, "corpus"), with_title)
+    corpus_ids, corpus_texts = _read_jsonl(find_jsonl(folder, "corpus"), with_title)
     num_eval_passages = len(corpus_ids)
-    train_corpus = _find(folder, TRAIN_CORPUS_FILE.removesuffix(".jsonl"), required=False)
+    train_corpus = find_jsonl(folder, TRAIN_CORPUS_FILE.removesuffix(".jsonl"), required=False)
     if train_corpus:
         extra_ids, extra_texts = _read_jsonl(train_corpus, with_title)
         clash = set(extra_ids).intersection(corpus_ids)
         if clash:
             raise DataFormatError(f"{train_corpus}: ids also in the corpus, e.g. '{min(clash)}'; ids must be unique")
         corpus_ids, corpus_texts = corpus_ids + extra_ids, corpus_texts + extra_texts
-    query_ids, query_texts = _read_jsonl(_find(folder, "queries"), with_title=False)
+    query_ids, query_texts = _read_jsonl(find_jsonl(folder, "queries"), with_title=False)
     data = RetrievalData(
         name or folder.name, corpus_ids, corpus_texts, query_ids, query_texts, num_eval_passages=num_eval_passages
     )
@@ -215,7 +216,7 @@ def load_beir(path: str | Path, name: str | None = None, with_title: bool = True
 
 def _read_id_text_tsv(path: Path) -> tuple[list[str], list[str]]:
     ids, texts, seen = [], [], set()
-    for lineno, line in _iter_lines(path):
+    for lineno, line in iter_lines(path):
         cols = line.split("\t")
         if len(cols) < 2:
             raise DataFormatError(f"{path}:{lineno}: expected 'id<TAB>text', got {len(cols)} column(s)")

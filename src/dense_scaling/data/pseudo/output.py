@@ -15,14 +15,14 @@ Layout::
 """
 from __future__ import annotations
 
-import gzip
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Iterable
 
 from dense_scaling.data.pseudo.records import FAILED, OK, SKIPPED, Annotation, AnnotationError, Task
-from dense_scaling.data.readers import TRAIN_CORPUS_FILE, RetrievalData
+from dense_scaling.data.readers import TRAIN_CORPUS_FILE, RetrievalData, find_jsonl, iter_lines
 from dense_scaling.results import atomic_open
 
 MANIFEST, LOG = "annotation.json", "generated.jsonl"
@@ -45,36 +45,20 @@ def write_qrels(path: Path, pairs: Iterable[tuple[str, str]]) -> None:
         file.writelines(f"{qid}\t{pid}\t1\n" for qid, pid in pairs)
 
 
-def source_corpus_file(folder: Path) -> Path:
-    """The corpus file of a BEIR folder."""
-    for name in ("corpus.jsonl", "corpus.jsonl.gz"):
-        if (folder / name).is_file():
-            return folder / name
-    raise AnnotationError(f"{folder}: no corpus.jsonl or corpus.jsonl.gz; set data.reader.path to a BEIR folder")
-
-
-def _open_text(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
-
-
 def read_titles(corpus_file: Path, ids: set[str]) -> dict[str, str]:
     """The ``title`` of the passages ``ids`` in a BEIR corpus file (empty when it has none)."""
     titles = {}
-    with _open_text(corpus_file) as lines:
-        for line in lines:
-            if line.strip():
-                record = json.loads(line)
-                if str(record["_id"]) in ids:
-                    titles[str(record["_id"])] = record.get("title") or ""
+    for _, line in iter_lines(corpus_file):
+        record = json.loads(line)
+        if str(record["_id"]) in ids:
+            titles[str(record["_id"])] = record.get("title") or ""
     return titles
 
 
-def _ends_with_newline(path: Path) -> bool:
-    last = ""
-    with _open_text(path) as text:
-        while chunk := text.read(1 << 20):
-            last = chunk[-1]
-    return last in ("", "\n")
+def copy_file(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` byte for byte, streamed and atomically."""
+    with open(source, "rb") as original, atomic_open(target, "wb") as copy:
+        shutil.copyfileobj(original, copy)
 
 
 class AnnotationOutput:
@@ -120,18 +104,16 @@ class AnnotationOutput:
         done = [a for a in map(self.annotations.get, (t.pid for t in tasks)) if a is not None and a.status == OK]
         queries = [query for annotation in done for query in annotation.queries]
         held_out = [split for split in data.qrels if split != train_split]
-        self._write_corpus(source_corpus_file(source), [p for annotation in done for p in annotation.passages])
+        self._write_corpus(find_jsonl(source, "corpus"), [p for annotation in done for p in annotation.passages])
         kept = {qid for split in held_out for qid in data.qrels[split]}
         write_jsonl(
             self.folder / "queries.jsonl",
             [{"_id": qid, "text": text} for qid, text in zip(data.query_ids, data.query_texts) if qid in kept]
             + [{"_id": query["_id"], "text": query["text"]} for query in queries],
         )
-        (self.folder / "qrels").mkdir(exist_ok=True)
         write_qrels(self.folder / "qrels" / f"{train_split}.tsv", [(q["_id"], q["positive"]) for q in queries])
         for split in held_out:
-            with atomic_open(self.folder / "qrels" / f"{split}.tsv", "wb") as copy:
-                copy.write((source / "qrels" / f"{split}.tsv").read_bytes())
+            copy_file(source / "qrels" / f"{split}.tsv", self.folder / "qrels" / f"{split}.tsv")
         counts = self.counts(tasks)
         self._write_manifest(
             {
@@ -190,8 +172,7 @@ class AnnotationOutput:
     def _write_corpus(self, source_file: Path, new_passages: list[dict]) -> None:
         """Copy the source corpus file; write ``new_passages`` (with their parent's title) to the
         training-only corpus file."""
-        with atomic_open(self.folder / source_file.name, "wb") as corpus:
-            corpus.write(source_file.read_bytes())
+        copy_file(source_file, self.folder / source_file.name)
         if new_passages:
             titles = read_titles(source_file, {p["parent"] for p in new_passages})
             write_jsonl(
