@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 from dense_scaling.data.pseudo.parse import InvalidAnswer, parse_queries
 from dense_scaling.data.pseudo.records import FAILED, RUNTIME, SKIPPED, Annotation, AnnotationError, Task, derive_seed
@@ -61,11 +61,12 @@ class LLMPrompting:
         """The prompt for one passage (cut to ``max_passage_chars`` characters)."""
         return self.prompt.replace("{passage}", task.text[: self.max_passage_chars])
 
-    def annotate_with_retries(
-        self, tasks: list[Task], ask: Callable[[list[Task], int], list[Answer]]
-    ) -> list[Annotation]:
-        """Ask, parse, ask again for the passages without a valid answer; ``ask(tasks, attempt)``
-        returns one answer (or :class:`TransportError`) per task."""
+    def _ask(self, tasks: list[Task], attempt: int) -> list[Answer]:
+        """One answer (or a :class:`TransportError`) per task: the generator's model or server."""
+        raise NotImplementedError
+
+    def annotate(self, tasks: list[Task]) -> list[Annotation]:
+        """Ask, parse, ask again for the passages without a valid answer."""
         results: dict[str, Annotation] = {}
         problems: dict[str, Exception] = {}
         pending = list(tasks)
@@ -73,7 +74,7 @@ class LLMPrompting:
             if not pending:
                 break
             retry = []
-            for task, answer in zip(pending, ask(pending, attempt)):
+            for task, answer in zip(pending, self._ask(pending, attempt)):
                 try:
                     if isinstance(answer, TransportError):
                         raise answer
@@ -114,9 +115,6 @@ class ChatModelQueryGenerator(LLMPrompting):
             raise AnnotationError(
                 f"the model '{self.model}' has no chat template; pass a chat (instruction-tuned) model"
             )
-
-    def annotate(self, tasks: list[Task]) -> list[Annotation]:
-        return self.annotate_with_retries(tasks, self._ask)
 
     def _ask(self, tasks: list[Task], attempt: int) -> list[Answer]:
         from dense_scaling.data.pseudo.hf import sample_texts
@@ -160,9 +158,6 @@ class EndpointQueryGenerator(LLMPrompting):
     def chat_url(self) -> str:
         url = self.url.rstrip("/")
         return url if url.endswith("/chat/completions") else url + "/chat/completions"
-
-    def annotate(self, tasks: list[Task]) -> list[Annotation]:
-        return self.annotate_with_retries(tasks, self._ask)
 
     def _ask(self, tasks: list[Task], attempt: int) -> list[Answer]:
         if attempt:
