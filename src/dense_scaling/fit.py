@@ -158,7 +158,8 @@ def _run(args) -> int:
     for source, law in _budget_laws(sweep, preset).items():
         budgets[source] = [optimal_allocation(law, cost, b, inference) for inference in (False, True) for b in args.budgets]
         for inference, name in ((False, "budget_without_inference"), (True, "budget_with_inference")):
-            written += plots.plot_budgets(law, cost, args.budgets, inference, out / f"{name}_{_slug(source)}")
+            allocations = [a for a in budgets[source] if a.include_inference == inference]
+            written += plots.plot_budgets(law, cost, allocations, out / f"{name}_{_slug(source)}")
     document = params_document(args.paths, skipped, sweep, cost, budgets, preset)
     write_params(out / "params.json", document)
     write_text_atomic(out / "report.md", render_report(document, sweep, budgets, args.method, args.bootstrap))

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from dense_scaling.results import atomic_open
 
-from .budget import budget_line, optimal_allocation
+from .budget import Allocation, budget_line
 from .collect import RANKING_METRICS
 
 FORMATS = ("png", "svg")
@@ -82,17 +82,18 @@ def plot_joint(law, N, D, L, out_base: Path, held_out_N: float | None = None) ->
     return save(fig, out_base)
 
 
-def plot_budgets(law, cost, budgets, include_inference: bool, out_base: Path) -> list[Path]:
-    """Loss against N along each budget line, optimum and its 1% band marked (paper Figs. 7, 8)."""
+def plot_budgets(law, cost, allocations: list[Allocation], out_base: Path) -> list[Path]:
+    """Loss against N along each budget line, optimum and its 1% band marked (paper Figs. 7, 8);
+    ``allocations``: the optima of ``optimal_allocation``, all with or all without inference cost."""
+    include_inference = allocations[0].include_inference
     fig = Figure(figsize=(6, 4.5), layout="constrained")
     ax = fig.add_subplot()
     optima, band_starts = [], []
-    for color, budget in zip(_colors(len(budgets)), budgets):
-        N, _, loss = budget_line(law, cost, budget, include_inference)
-        best = optimal_allocation(law, cost, budget, include_inference)
+    for color, best in zip(_colors(len(allocations)), allocations):
+        N, _, loss = budget_line(law, cost, best.budget, include_inference)
         optima.append(best.loss)
         band_starts.append(best.N_band[0])
-        ax.plot(N, loss, color=color, lw=1.2, label=f"${budget:,.0f}: N*={best.N:.3g}, D*={best.D:.3g}")
+        ax.plot(N, loss, color=color, lw=1.2, label=f"${best.budget:,.0f}: N*={best.N:.3g}, D*={best.D:.3g}")
         ax.axvspan(*best.N_band, color=color, alpha=0.12)
         ax.scatter([best.N], [best.loss], color=color, marker="*", s=90, zorder=3)
     ax.set_xscale("log")
