@@ -29,8 +29,8 @@ from dense_scaling.scaling.errors import ScalingInputError
 from dense_scaling.scaling.fitting import HUBER_DELTA
 from dense_scaling.scaling.laws import JointLaw
 from dense_scaling.scaling.presets import PRESETS, get_preset
-from dense_scaling.results import write_text_atomic
-from dense_scaling.scaling.report import params_document, render_report, write_params
+from dense_scaling.results import write_json_atomic, write_text_atomic
+from dense_scaling.scaling.report import params_document, render_report
 from dense_scaling.scaling.sweep import LAW_CHOICES, fit_sweep
 
 DEFAULT_BUDGETS = (5_000.0, 20_000.0, 150_000.0, 1_000_000.0)
@@ -161,7 +161,7 @@ def _run(args) -> int:
             allocations = [a for a in budgets[source] if a.include_inference == inference]
             written += plots.plot_budgets(law, cost, allocations, out / f"{name}_{_slug(source)}")
     document = params_document(args.paths, skipped, sweep, cost, budgets, preset)
-    write_params(out / "params.json", document)
+    write_json_atomic(out / "params.json", document)
     write_text_atomic(out / "report.md", render_report(document, sweep, budgets, args.method, args.bootstrap))
     _print_summary(sweep, budgets)
     print(f"wrote params.json, report.md and {len(written)} figure files (PNG + SVG) to {out}")

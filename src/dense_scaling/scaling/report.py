@@ -1,10 +1,6 @@
-"""params.json and report.md: what a fit found, written atomically."""
+"""params.json and report.md: what a fit found (fit.py writes them atomically)."""
 
 from __future__ import annotations
-
-from pathlib import Path
-
-from dense_scaling.results import write_json_atomic
 
 from .budget import Allocation, CostModel
 from .collect import Skipped
@@ -26,10 +22,6 @@ def params_document(inputs, skipped: list[Skipped], sweep: SweepFits | None, cos
         "cost_model": cost.to_dict(),
         "budget": {source: [a.to_dict() for a in allocations] for source, allocations in budgets.items()},
     }
-
-
-def write_params(path: Path, document: dict) -> None:
-    write_json_atomic(path, document)
 
 
 def _param_cell(fit: GroupFit, name: str) -> str:
