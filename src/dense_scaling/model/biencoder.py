@@ -71,6 +71,12 @@ class BiEncoder(nn.Module):
             count += sum(p.numel() for p in self.projection.parameters())
         return count
 
+    def size_fields(self) -> dict[str, int]:
+        """results.json's sizes: ``N`` (Kaplan's), ``N_with_projection`` (DRScale's), ``N_total``."""
+        return {"N": self.non_embedding_parameters(),
+                "N_with_projection": self.non_embedding_parameters(include_projection=True),
+                "N_total": sum(p.numel() for p in self.parameters())}
+
     def save_pretrained(self, folder: str | Path) -> None:
         """Save to a folder that :meth:`from_pretrained` reads back."""
         folder = Path(folder)
