@@ -9,7 +9,7 @@ import pytest
 from dense_scaling.data.pseudo import AnnotationError, run_annotation
 from dense_scaling.data.pseudo.llm import EndpointQueryGenerator
 from dense_scaling.data.readers import load_beir
-from tests.test_annotate_ict import write_source
+from tests.helpers.annotation import write_source
 
 ANSWERS = {  # passage word -> what the server does with a prompt holding it
     "good": (200, json.dumps({"choices": [{"message": {"content": '["good one", "good two"]'}}]})),

@@ -10,7 +10,7 @@ from hydra.errors import MissingConfigException
 from dense_scaling.annotate import annotate
 from dense_scaling.data.pseudo import AnnotationError
 from dense_scaling.data.readers import load_beir
-from tests.test_annotate_ict import small_source
+from tests.helpers.annotation import small_source
 
 
 @pytest.fixture

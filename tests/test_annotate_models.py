@@ -9,7 +9,7 @@ from dense_scaling.data.pseudo import AnnotationError, Task, run_annotation
 from dense_scaling.data.pseudo.llm import ChatModelQueryGenerator
 from dense_scaling.data.pseudo.sampling import SeededSampler
 from dense_scaling.data.pseudo.seq2seq import Seq2SeqQueryGenerator
-from tests.test_annotate_ict import output_files, write_source
+from tests.helpers.annotation import output_files, write_source
 
 PASSAGES = {
     f"p{i}": (f"T{i}", text)

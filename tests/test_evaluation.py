@@ -13,7 +13,8 @@ from dense_scaling.evaluate import evaluate
 from dense_scaling.metrics import read_qrels, read_run
 from dense_scaling.model.eval_callback import EvaluationCallback
 from dense_scaling.train import run
-from tests.conftest import SHARED_DATA, compose_config, shared_dataset
+from tests.helpers.config import compose_config
+from tests.helpers.paths import SHARED_DATA, shared_dataset
 
 
 class ScriptedEvaluator:

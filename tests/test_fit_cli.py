@@ -10,7 +10,7 @@ import pytest
 
 from dense_scaling.fit import main
 from dense_scaling.scaling.laws import DataSizeLaw, JointLaw
-from tests.test_scaling_collect import write_result
+from tests.helpers.results import write_result
 
 TRUTH = JointLaw(A=3.6e4, B=7.1e3, alpha=0.56, beta=1.31, d=0.03)
 N_VALUES = (4e5, 3e6, 2e7, 9e7)

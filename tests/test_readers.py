@@ -4,7 +4,7 @@ import json
 import pytest
 
 from dense_scaling.data.readers import DataFormatError, load_beir, load_msmarco, load_t2ranking, load_tsv
-from tests.conftest import shared_dataset
+from tests.helpers.paths import shared_dataset
 
 
 def write_beir(folder, corpus=None, queries=None, qrels=None, gz=False):

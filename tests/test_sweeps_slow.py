@@ -11,8 +11,8 @@ import yaml
 
 from dense_scaling.fit import main as fit_main
 from dense_scaling.scaling import collect
-from tests.conftest import shared_dataset
-from tests.sweep_helpers import TINY, TINY_MODELS as MODELS, sweep, sweep_command, tiny_study
+from tests.helpers.paths import shared_dataset
+from tests.helpers.sweeps import TINY, TINY_MODELS as MODELS, sweep, sweep_command, tiny_study
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
+SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
 TINY_MODELS = "micro_L1_H32,micro_L2_H32,micro_L2_H64"
 TINY = {
     "training": {"max_steps": 4, "num_workers": 0, "batch_size": 8, "num_negatives": 8, "checkpoint_every_n_steps": 2},
