@@ -4,7 +4,7 @@ import pytest
 from dense_scaling.data import token_cache
 from dense_scaling.data.tokenizer import from_vocab, train_wordpiece
 from dense_scaling.data.token_cache import tokenize_cached
-from tests.conftest import SHARED_DATA
+from tests.helpers.paths import SHARED_DATA
 
 TEXTS = ["the cat sat on the mat", "a dog", "cats and dogs and birds and more words than fit"]
 
@@ -37,8 +37,9 @@ def count_builds(monkeypatch):
 
 
 def test_cache_hit_miss_and_invalidation(tmp_path, count_builds):
-    tok_a = train_wordpiece(TEXTS, "fp-a", 60, tmp_path)
-    tok_b = train_wordpiece(TEXTS, "fp-a", 70, tmp_path)
+    tok_a = train_wordpiece(TEXTS, "fp-a", 40, tmp_path)
+    tok_b = train_wordpiece(TEXTS, "fp-a", 60, tmp_path)
+    assert len(tok_a) == 40 < len(tok_b)  # the size binds for a, not for b: two vocabularies
     first = tokenize_cached(TEXTS, "data-1", tok_a, 8, tmp_path)
     again = tokenize_cached(TEXTS, "data-1", tok_a, 8, tmp_path)
     assert len(count_builds) == 1  # hit
@@ -65,3 +66,11 @@ def test_trained_wordpiece_is_cached_and_keeps_words(tmp_path):
     assert tok.get_vocab() == again.get_vocab()
     assert len(list((tmp_path / "tokenizers").iterdir())) == 1
     assert tok.convert_ids_to_tokens(tok("the cat")["input_ids"]) == ["[CLS]", "the", "cat", "[SEP]"]
+
+
+def test_trained_wordpiece_is_the_same_whatever_the_process(tmp_path):
+    # the trainer numbers ##-tokens in hash-map order (huggingface/tokenizers#1794); ours does not
+    words = "cats and dogs and birds and more words than fit the cat sat on the mat".split()
+    texts = [" ".join(words[i:] + words[:i]) for i in range(len(words))]
+    vocabularies = {frozenset(train_wordpiece(texts, "fp", 120, tmp_path / str(i)).get_vocab().items()) for i in range(8)}
+    assert len(vocabularies) == 1

@@ -1,7 +1,10 @@
-"""Atomic writing: every result file is written whole or not at all."""
+"""Atomic, reproducible writing: every result file is written whole or not at all, and the same
+content always gives the same bytes."""
 from __future__ import annotations
 
 import contextlib
+import gzip
+import io
 import json
 import os
 import tempfile
@@ -25,6 +28,15 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def gzip_text(file: IO[bytes]) -> Iterator[IO[str]]:
+    """UTF-8 text written gzip-compressed into the binary ``file``, with neither a time stamp nor
+    a file name in the gzip header, so that the same text always gives the same bytes."""
+    with gzip.GzipFile(filename="", mode="wb", fileobj=file, mtime=0) as compressed:
+        with io.TextIOWrapper(compressed, encoding="utf-8", newline="\n") as text:
+            yield text
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

@@ -12,7 +12,6 @@ how the learnt synonymy transfers to unseen passages. Written as a BEIR folder.
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
 import inspect
 import json
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from dense_scaling.data.readers import RetrievalData, load_beir
+from dense_scaling.results import gzip_text
 
 GENERATOR_VERSION = "v1"  # bump when generate() changes what a setting produces
 _CONSONANTS = list("bdfgklmnprstvz")
@@ -90,7 +90,7 @@ def _write_beir(out: Path, corpus: list[dict], queries: list[dict], qrels: dict[
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
     try:
         for name, records in (("corpus", corpus), ("queries", queries)):
-            with gzip.open(tmp / f"{name}.jsonl.gz", "wt", encoding="utf-8") as file:
+            with open(tmp / f"{name}.jsonl.gz", "wb") as raw, gzip_text(raw) as file:
                 file.writelines(json.dumps(r) + "\n" for r in records)
         (tmp / "qrels").mkdir()
         for split, pairs in qrels.items():

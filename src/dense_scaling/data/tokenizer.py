@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
 from tokenizers import BertWordPieceTokenizer, Tokenizer
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+from dense_scaling.results import write_text_atomic
+
+TRAINER_VERSION = "fixed-alphabet-v1"  # part of a trained vocabulary's cache key: bump when training changes
+ALPHABET_SIZE = 1000  # characters kept as tokens (the trainer's own default limit); rarer ones are [UNK]
 SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]",
                   "mask_token": "[MASK]"}
 
@@ -50,17 +53,36 @@ def from_pretrained(name_or_path: str) -> PreTrainedTokenizerFast:
 def train_wordpiece(
     texts: Sequence[str], texts_fingerprint: str, vocab_size: int, cache_dir: str | Path, lowercase: bool = True
 ) -> PreTrainedTokenizerFast:
-    """A WordPiece tokenizer trained on ``texts``, cached on disk by their fingerprint and vocab size."""
-    key = hashlib.sha1(f"{texts_fingerprint}|{vocab_size}|{lowercase}".encode()).hexdigest()[:16]
+    """A WordPiece tokenizer trained on ``texts``, cached on disk by their fingerprint and vocab size.
+
+    Made deterministic: the trainer of ``tokenizers`` numbers the continuing-subword tokens
+    (``##x``) in hash-map order, which changes from one process to the next, and breaks ties
+    between equally frequent merges by those numbers, so the same texts gave other vocabularies
+    (huggingface/tokenizers#1794). Here the alphabet (the ``ALPHABET_SIZE`` most frequent
+    characters, ties by code point) and its ``##x`` tokens are given to the trainer up front,
+    so every number, and every merge, is decided by the texts alone.
+    """
+    key = hashlib.sha1(f"{texts_fingerprint}|{vocab_size}|{lowercase}|{TRAINER_VERSION}".encode()).hexdigest()[:16]
     vocab_file = Path(cache_dir) / "tokenizers" / f"wordpiece-{key}" / "vocab.txt"
     if not vocab_file.exists():
         wordpiece = BertWordPieceTokenizer(lowercase=lowercase)
-        wordpiece.train_from_iterator(texts, vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS.values()))
-        vocab_file.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=vocab_file.parent) as tmp:
-            (written,) = wordpiece.save_model(tmp)
-            os.replace(written, vocab_file)
+        alphabet = _alphabet(wordpiece, texts)
+        wordpiece.train_from_iterator(
+            texts, vocab_size=vocab_size, limit_alphabet=len(alphabet), initial_alphabet=alphabet,
+            special_tokens=[*SPECIAL_TOKENS.values(), *(f"##{char}" for char in alphabet)], show_progress=False,
+        )
+        vocab = wordpiece.get_vocab()
+        write_text_atomic(vocab_file, "".join(f"{token}\n" for token in sorted(vocab, key=vocab.get)))
     return from_vocab(vocab_file, lowercase=lowercase)
+
+
+def _alphabet(wordpiece: BertWordPieceTokenizer, texts: Sequence[str]) -> list[str]:
+    """The ``ALPHABET_SIZE`` most frequent characters of the normalised texts (ties by code point)."""
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(wordpiece.normalizer.normalize_str(text))
+    ranked = sorted((char for char in counts if not char.isspace()), key=lambda char: (-counts[char], char))
+    return sorted(ranked[:ALPHABET_SIZE])
 
 
 def fingerprint(tokenizer: PreTrainedTokenizerFast) -> str:
