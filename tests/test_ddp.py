@@ -1,4 +1,4 @@
-"""Data-parallel training and metric reduction (two CPU processes, gloo) against one process."""
+"""Data-parallel training and metric reduction (two CPU processes, gloo) against one process (slow)."""
 import json
 import os
 import subprocess
@@ -10,7 +10,7 @@ import torch
 
 from dense_scaling.metrics import ContrastiveEntropy, contrastive_entropy, sample_negatives
 from dense_scaling.model.biencoder import BiEncoder
-from tests.conftest import SHARED_DATA
+from tests.helpers.paths import SHARED_DATA
 
 TINY_RUN = [
     "training.max_steps=6", "training.warmup_steps=2", "training.batch_size=8", "training.num_negatives=8",
@@ -58,6 +58,7 @@ def _metric_shard(rank, world, init_file, data, out_file):
     torch.distributed.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_the_metric_reduces_every_processs_pairs_under_gloo(tmp_path):
     generator = torch.Generator().manual_seed(0)
     query, positive, pool = (torch.randn(rows, 16, generator=generator) for rows in (9, 9, 40))

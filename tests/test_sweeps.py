@@ -8,7 +8,7 @@ import yaml
 from dense_scaling import runs
 from dense_scaling.model.module import ContrastiveRetriever
 from dense_scaling.train import run
-from tests.sweep_helpers import SWEEPS, sweep, tiny_study
+from tests.helpers.sweeps import SWEEPS, sweep, tiny_study
 
 GOOD, BAD = "data.num_train_pairs=64", "data.num_train_pairs=999999"
 
@@ -21,6 +21,7 @@ def swept(tmp_path_factory):
     return cwd, cwd / "multirun" / name, sweep(cwd, name)
 
 
+@pytest.mark.slow
 def test_runs_land_in_one_folder_per_override_set(swept):
     _, root, _ = swept
     assert sorted(p.name for p in root.iterdir() if p.is_dir()) == [GOOD, BAD]
@@ -29,6 +30,7 @@ def test_runs_land_in_one_folder_per_override_set(swept):
     assert not (root / GOOD / "checkpoints").exists()  # removed once results.json is written
 
 
+@pytest.mark.slow
 def test_a_failed_run_is_recorded_and_listed_without_stopping_the_sweep(swept):
     _, root, done = swept
     failure = json.loads((root / BAD / "failed.json").read_text())
@@ -38,6 +40,7 @@ def test_a_failed_run_is_recorded_and_listed_without_stopping_the_sweep(swept):
     assert "1 failed run(s)" in done.stdout and f"FAILED {root.relative_to(swept[0]) / BAD}" in done.stdout
 
 
+@pytest.mark.slow
 def test_running_the_sweep_again_skips_completed_runs(swept):
     cwd, root, _ = swept
     before = (root / GOOD / "results.json").read_bytes()

@@ -2,9 +2,10 @@ import csv
 import json
 
 import numpy as np
+import pytest
 
 from dense_scaling.train import run
-from tests.conftest import shared_dataset
+from tests.helpers.paths import shared_dataset
 
 
 
@@ -24,6 +25,7 @@ def test_quickstart_run_writes_complete_results(compose_train, tmp_path):
     assert not list((tmp_path / "run").glob(".results.json*"))  # no temporary file left
 
 
+@pytest.mark.slow
 def test_short_squad_run_lowers_the_training_loss(compose_train, tmp_path):
     shared_dataset("squad")
     cfg = compose_train(
