@@ -64,8 +64,8 @@ DEV_SMALL_QUERIES = 6_980  # MS MARCO dev.small: the paper's test queries (one p
 FAISS_WHEEL = "faiss_cpu-1.15.1-cp310-abi3-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl"
 # Dense bf16 tensor-core peaks from NVIDIA's datasheets, by torch.cuda.get_device_name().
 SPEC_BF16_TFLOPS = {
-    "NVIDIA H200": 989, "NVIDIA H100 80GB HBM3": 989,
-    "NVIDIA A100-SXM4-80GB": 312, "NVIDIA A100-SXM4-40GB": 312, "NVIDIA A100 80GB PCIe": 312, "NVIDIA A100-PCIE-40GB": 312,
+    "NVIDIA H200": 989, "NVIDIA H100 80GB HBM3": 989, "NVIDIA A100-SXM4-80GB": 312, "NVIDIA A100-SXM4-40GB": 312,
+    "NVIDIA A100 80GB PCIe": 312, "NVIDIA A100-PCIE-40GB": 312,
 }
 # A variant computes the default's step when, on the same batch and weights with dropout off, these
 # relative differences stay under: the loss, its change after one AdamW update, the scores centred
@@ -156,8 +156,8 @@ class Sizes:
 def full_sizes(p: Protocol) -> Sizes:
     return Sizes(
         batch_size=p.batch_size, num_negatives=p.num_negatives, query_tokens=p.query_tokens, length_divisor=1,
-        width_divisor=1, depth_divisor=1, vocab_size=BertConfig().vocab_size, warmup=3, steps=20, mini_warmup=3, mini_steps=5,
-        buckets=4, gemm=8192, encode_passages=p.subcorpus_size, encode_batch=p.encode_batch,
+        width_divisor=1, depth_divisor=1, vocab_size=BertConfig().vocab_size, warmup=3, steps=20, mini_warmup=3,
+        mini_steps=5, buckets=4, gemm=8192, encode_passages=p.subcorpus_size, encode_batch=p.encode_batch,
         search_queries=DEV_SMALL_QUERIES, search_passages=p.subcorpus_size, top_k=p.top_k,
         ce_pairs=DEV_SMALL_QUERIES, ce_negatives=p.ce_negatives, ce_repeats=p.ce_repeats, ce_pool=p.pool_size,
         ce_dim=p.proj_dim, loop_pairs=200,
@@ -166,8 +166,9 @@ def full_sizes(p: Protocol) -> Sizes:
 
 DRY_RUN_SIZES = dict(
     batch_size=4, num_negatives=8, query_tokens=8, length_divisor=8, width_divisor=16, depth_divisor=12,
-    vocab_size=1000, warmup=1, steps=2, mini_warmup=0, mini_steps=1, gemm=128, encode_passages=300, encode_batch=64, search_queries=50,
-    search_passages=300, top_k=10, ce_pairs=40, ce_negatives=8, ce_repeats=2, ce_pool=500, ce_dim=16, loop_pairs=10,
+    vocab_size=1000, warmup=1, steps=2, mini_warmup=0, mini_steps=1, gemm=128, encode_passages=300, encode_batch=64,
+    search_queries=50, search_passages=300, top_k=10, ce_pairs=40, ce_negatives=8, ce_repeats=2, ce_pool=500, ce_dim=16,
+    loop_pairs=10,
 )
 
 
@@ -415,7 +416,7 @@ class Run:
             "environment": environment(self.device, name),
             "peak_bf16_tflops": {"spec": spec, "spec_source": "NVIDIA datasheet, dense" if spec else None,
                                  "measured_gemm": None},
-            "protocol": {**asdict(self.protocol), "sizes": asdict(self.sizes), "passage_lengths": str(LENGTHS_FILE.name),
+            "protocol": {**asdict(self.protocol), "sizes": asdict(self.sizes), "passage_lengths": LENGTHS_FILE.name,
                          "flops": "per sequence of s tokens: 6*N*s + 12*L*d*s^2 (see train_flops)"},
             "stages": {}, "fastest": None,
         }
@@ -454,7 +455,8 @@ class Run:
         if variant.attention:
             model.encoder.set_attn_implementation(variant.attention)
         forward = torch.compile(model, dynamic=True, backend=self.compile_backend) if variant.compile else model
-        optimizer = adamw(model, self.protocol.lr, self.protocol.weight_decay, fused=True if variant.fused_adamw else None)
+        fused = True if variant.fused_adamw else None  # None: PyTorch's default, as training uses today
+        optimizer = adamw(model, self.protocol.lr, self.protocol.weight_decay, fused=fused)
         return Stepper(model, forward, optimizer, variant.bucketing, self.autocast, self.protocol.gradient_clip,
                        self.protocol.in_batch_negatives)
 
@@ -628,8 +630,9 @@ def stage_miniatures(run: Run, record: dict) -> None:
                              "hours_per_run": figures["median_step_s"] * run.protocol.max_steps / 3600})
             except Exception as err:
                 rows.append({"model": model_name, "variant": name, "status": failure(err)})
-        run.log(f"miniature {model_name}: " + ", ".join(
-            f"{r['variant']} {r['median_step_s'] * 1e3:.1f} ms" for r in rows if r["model"] == model_name and "median_step_s" in r))
+        timed = [r for r in rows if r["model"] == model_name and "median_step_s" in r]
+        run.log(f"miniature {model_name}: " + ", ".join(f"{r['variant']} {r['median_step_s'] * 1e3:.1f} ms"
+                                                         for r in timed))
         del initial
         run.save()
     record["study_hours"] = {
@@ -677,7 +680,8 @@ def stage_search(run: Run, record: dict) -> None:
                   faiss=faiss.__version__, faiss_threads=faiss.omp_get_max_threads())
 
 
-def drscale_loop(query: torch.Tensor, positive: torch.Tensor, pool: torch.Tensor, negative_idx: torch.Tensor) -> list[float]:
+def drscale_loop(query: torch.Tensor, positive: torch.Tensor, pool: torch.Tensor, negative_idx: torch.Tensor
+                 ) -> list[float]:
     """DRScale's evaluate.py loop on given negatives: per pair and repeat, its scores and one loss call."""
     loss_fn = torch.nn.CrossEntropyLoss(reduction="none")
     target = torch.zeros(1, dtype=torch.long, device=query.device)
@@ -788,81 +792,119 @@ def variant_rows(records: list[dict]) -> list[list]:
     return rows
 
 
+VARIANT_HEADERS = ["variant", "attention", "fused AdamW", "bucketing", "compile", "check", "median step (ms)",
+                   "tokens/s", "TFLOP/s", "MFU (spec)", "MFU (GEMM)", "setup (s)"]
+
+
+def markdown_gemm(stage: dict, report: dict) -> list[str]:
+    return markdown_table(["size", "median (ms)", "TFLOP/s"],
+                          [[f"{stage['size']}^3 bf16", fmt(stage["median_s"], 2, 1e3), fmt(stage["tflops"], 0)]])
+
+
+def markdown_variants(stage: dict, report: dict) -> list[str]:
+    p, sizes = report["protocol"], report["protocol"]["sizes"]
+    shape = "bert_base shape" + (" (width / 16, depth / 12)" if report["dry_run"] else "")
+    lines = [f"{shape}, random weights; {sizes['batch_size']} queries of {sizes['query_tokens']} tokens, "
+             f"{sizes['batch_size']} positives + {sizes['num_negatives']} shared negatives of MS MARCO's lengths "
+             f"(cap {p['max_passage_length']}, / {sizes['length_divisor']}), AdamW, bf16 autocast; median of "
+             f"{sizes['steps']} steps after {sizes['warmup']}. MFU counts unpadded tokens only.", ""]
+    lines += markdown_table(VARIANT_HEADERS, variant_rows(stage["variants"]))
+    if "repeat_difference" in stage:
+        lines += ["", f"The default timed twice differs by {fmt(stage['repeat_difference'], 1, percent=True)}: "
+                      "smaller differences between variants are noise."]
+    return lines
+
+
+def markdown_profile(stage: dict, report: dict) -> list[str]:
+    return [f"Default step, {fmt(stage['time_per_step_ms'], 1)} ms of kernel time per step.", "",
+            *markdown_table(["kernel", "calls/step", "ms/step", "share"],
+                            [[k["name"], fmt(k["calls_per_step"], 0), fmt(k["ms_per_step"], 2),
+                              fmt(k["share"], 1, percent=True)] for k in stage["kernels"]])]
+
+
+def markdown_miniatures(stage: dict, report: dict) -> list[str]:
+    rows = [[r["model"], r["variant"], f"{r['N']:,}", fmt(r["median_step_s"], 1, 1e3), fmt(r["tokens_per_s"], 0),
+             fmt(r["mfu_spec"], 1, percent=True), fmt(r["mfu_gemm"], 1, percent=True), fmt(r["hours_per_run"], 2)]
+            if r["status"] == "done" else [r["model"], r.get("variant", "-"), r["status"], *["-"] * 5]
+            for r in stage["rows"]]
+    lines = [f"Same batches; {report['protocol']['max_steps']:,} steps a run (training steps only).", "",
+             *markdown_table(["model", "variant", "N", "median step (ms)", "tokens/s", "MFU (spec)", "MFU (GEMM)",
+                              "h per run"], rows)]
+    if "study_hours" in stage:
+        totals = ", ".join(f"{name} {fmt(hours, 1)} h" for name, hours in stage["study_hours"].items())
+        lines += ["", f"The 24-model study, training steps: {totals}"
+                      + ("" if stage["complete"] else " (incomplete: some shapes were not measured)")]
+    return lines
+
+
+def markdown_encode(stage: dict, report: dict) -> list[str]:
+    return [*markdown_table(["passages", "batch", "seconds", "passages/s", "tokens/s"],
+                            [[f"{stage['passages']:,}", stage["batch_size"], fmt(stage["encode_s"], 2),
+                              fmt(stage["passages_per_s"], 0), fmt(stage["tokens_per_s"], 0)]]),
+            "", f"At this rate a paper run's evaluation ({stage['evaluation_texts_per_run']:,} texts: the pool and "
+                f"the test pairs every {report['protocol']['eval_every']} steps, the ranking at the end) encodes for "
+                f"{fmt(stage['evaluation_encode_h_per_run'], 2)} h at bert_base (queries counted as passages)."]
+
+
+def markdown_search(stage: dict, report: dict) -> list[str]:
+    return markdown_table(["queries", "passages", "k", "seconds", "queries/s", "FAISS threads"],
+                          [[f"{stage['queries']:,}", f"{stage['passages']:,}", stage["k"], fmt(stage["search_s"], 2),
+                            fmt(stage["queries_per_s"], 0), stage["faiss_threads"]]])
+
+
+def markdown_ce(stage: dict, report: dict) -> list[str]:
+    few = stage["loop_pairs"]
+    return [*markdown_table(
+        ["pairs", "K", "R", "pool", "ours (s)", "loop (ms/pair)", "loop, all pairs (s, extrapolated)", "ratio",
+         f"mean CE on the first {few} pairs: ours / loop"],
+        [[f"{stage['pairs']:,}", stage["K"], stage["R"], f"{stage['pool']:,}", fmt(stage["ours_s"], 3),
+          fmt(stage["loop_per_pair_ms"], 2), fmt(stage["loop_extrapolated_s"], 1), fmt(stage["ratio"], 0),
+          f"{stage['common_mean_ours']:.6f} / {stage['common_mean_loop']:.6f}"]]),
+        "", f"The loop was timed on {few} pairs and extrapolated per pair; max |per-pair difference| "
+            f"{stage['common_max_abs_difference']:.1e}. Sampling the negatives (host, once per run): "
+            f"{fmt(stage['sampling_s'], 2)} s."]
+
+
+MARKDOWN = {"gemm": markdown_gemm, "train": markdown_variants, "profile": markdown_profile,
+            "miniatures": markdown_miniatures, "encode": markdown_encode, "search": markdown_search,
+            "ce": markdown_ce, "compile": markdown_variants}
+
+
 def render_markdown(report: dict) -> str:
-    """The report as Markdown: a summary row per stage, then a table per stage."""
+    """The report as Markdown: a summary row per stage, then each finished stage's table."""
     env, peak, stages = report["environment"], report["peak_bf16_tflops"], report["stages"]
     lines = [f"# GPU check: {env['device']}", ""]
     if report["dry_run"]:
-        lines += ["**Dry run: toy sizes on a CPU. These numbers measure nothing; they only show the script works.**", ""]
+        lines += ["**Dry run: toy sizes on a CPU. These numbers measure nothing; they only show the script works.**",
+                  ""]
     lines += [f"torch {env['torch']}, transformers {env['transformers']}, CUDA {env.get('cuda', '-')}, "
               f"{env['host_cpus']} host CPUs. bf16 peak: spec {fmt(peak['spec'], 0)} TFLOP/s, measured GEMM "
               f"{fmt(peak['measured_gemm'], 0)} TFLOP/s.", ""]
     lines += markdown_table(["stage", "status", "seconds"],
                             [[name, s["status"], fmt(s.get("seconds"), 1)] for name, s in stages.items()])
-    if (best := report.get("fastest")):
+    if best := report.get("fastest"):
         lines += ["", f"Fastest correct step: **{best['name']}** (attention {best['attention_used']}, fused AdamW "
                       f"{best['fused_adamw']}, bucketing {best['bucketing']}, compile {best['compile']}), "
                       f"{fmt(best['median_step_s'], 1, 1e3)} ms, {fmt(best['speedup_over_default'], 2)}x the default."]
-    variant_headers = ["variant", "attention", "fused AdamW", "bucketing", "compile", "check", "median step (ms)",
-                       "tokens/s", "TFLOP/s", "MFU (spec)", "MFU (GEMM)", "setup (s)"]
-    p, sizes = report["protocol"], report["protocol"]["sizes"]
     for name, stage in stages.items():
         lines += ["", f"## {name}", ""]
-        if stage["status"] != "done":
+        if stage["status"] == "done":
+            lines += MARKDOWN[name](stage, report)
+        else:
             lines.append(f"Status: {stage['status']}")
-        if name == "gemm" and "tflops" in stage:
-            lines += markdown_table(["size", "median (ms)", "TFLOP/s"],
-                                    [[f"{stage['size']}^3 bf16", fmt(stage["median_s"], 2, 1e3), fmt(stage["tflops"], 0)]])
-        elif name in ("train", "compile") and stage.get("variants"):
-            shape = "bert_base shape" + (" (width / 16, depth / 12)" if report["dry_run"] else "")
-            lines += [f"{shape}, random weights; {sizes['batch_size']} queries of {sizes['query_tokens']} "
-                      f"tokens, {sizes['batch_size']} positives + {sizes['num_negatives']} shared negatives of MS "
-                      f"MARCO's lengths (cap {p['max_passage_length']}, / {sizes['length_divisor']}), AdamW, bf16 "
-                      f"autocast; median of {sizes['steps']} steps after {sizes['warmup']}. MFU counts unpadded "
-                      "tokens only.", ""]
-            lines += markdown_table(variant_headers, variant_rows(stage["variants"]))
-            if "repeat_difference" in stage:
-                lines += ["", f"The default timed twice differs by {fmt(stage['repeat_difference'], 1, percent=True)}: "
-                              "smaller differences between variants are noise."]
-        elif name == "profile" and "kernels" in stage:
-            lines += [f"Default step, {fmt(stage['time_per_step_ms'], 1)} ms of kernel time per step.", ""]
-            lines += markdown_table(["kernel", "calls/step", "ms/step", "share"],
-                                    [[k["name"], fmt(k["calls_per_step"], 0), fmt(k["ms_per_step"], 2),
-                                      fmt(k["share"], 1, percent=True)] for k in stage["kernels"]])
-        elif name == "miniatures" and stage.get("rows"):
-            lines += [f"Same batches; {p['max_steps']:,} steps a run (training steps only, no evaluation).", ""]
-            lines += markdown_table(
-                ["model", "variant", "N", "median step (ms)", "tokens/s", "MFU (spec)", "MFU (GEMM)", "h per run"],
-                [[r["model"], r.get("variant", "-"), f"{r['N']:,}", fmt(r["median_step_s"], 1, 1e3), fmt(r["tokens_per_s"], 0),
-                  fmt(r["mfu_spec"], 1, percent=True), fmt(r["mfu_gemm"], 1, percent=True), fmt(r["hours_per_run"], 2)]
-                 if r["status"] == "done" else [r["model"], r.get("variant", "-"), r["status"], *["-"] * 5]
-                 for r in stage["rows"]])
-            if "study_hours" in stage:
-                lines += ["", "The 24-model study, training steps: " + ", ".join(
-                    f"{name_} {fmt(h, 1)} h" for name_, h in stage["study_hours"].items())
-                    + ("" if stage.get("complete") else " (incomplete: some shapes were not measured)")]
-        elif name == "encode" and "passages_per_s" in stage:
-            lines += markdown_table(["passages", "batch", "seconds", "passages/s", "tokens/s"],
-                                    [[f"{stage['passages']:,}", stage["batch_size"], fmt(stage["encode_s"], 2),
-                                      fmt(stage["passages_per_s"], 0), fmt(stage["tokens_per_s"], 0)]])
-            lines += ["", f"At this rate a paper run's evaluation ({stage['evaluation_texts_per_run']:,} texts: the "
-                          f"pool and the test pairs every {p['eval_every']} steps, the ranking at the end) encodes for "
-                          f"{fmt(stage['evaluation_encode_h_per_run'], 2)} h at bert_base (queries counted as passages)."]
-        elif name == "search" and "search_s" in stage:
-            lines += markdown_table(["queries", "passages", "k", "seconds", "queries/s", "FAISS threads"],
-                                    [[f"{stage['queries']:,}", f"{stage['passages']:,}", stage["k"],
-                                      fmt(stage["search_s"], 2), fmt(stage["queries_per_s"], 0), stage["faiss_threads"]]])
-        elif name == "ce" and "ratio" in stage:
-            lines += markdown_table(
-                ["pairs", "K", "R", "pool", "ours (s)", "loop (ms/pair)", "loop, all pairs (s, extrapolated)", "ratio",
-                 f"mean CE on the first {stage['loop_pairs']} pairs: ours / loop"],
-                [[f"{stage['pairs']:,}", stage["K"], stage["R"], f"{stage['pool']:,}", fmt(stage["ours_s"], 3),
-                  fmt(stage["loop_per_pair_ms"], 2), fmt(stage["loop_extrapolated_s"], 1), fmt(stage["ratio"], 0),
-                  f"{stage['common_mean_ours']:.6f} / {stage['common_mean_loop']:.6f}"]])
-            lines += ["", f"The loop was timed on {stage['loop_pairs']} pairs and extrapolated per pair; max |per-pair "
-                          f"difference| {stage['common_max_abs_difference']:.1e}. Sampling the negatives (host, once "
-                          f"per run): {fmt(stage['sampling_s'], 2)} s."]
+            if stage.get("variants"):  # what a stopped or failed stage measured before
+                lines += ["", *markdown_table(VARIANT_HEADERS, variant_rows(stage["variants"]))]
     return "\n".join(lines) + "\n"
+
+
+def failures(report: dict) -> list[str]:
+    """What failed: stages, variants and miniature rows."""
+    out = []
+    for name, stage in report["stages"].items():
+        parts = [stage, *stage.get("variants", []), *stage.get("rows", [])]
+        out += [f"{name}: {p.get('name') or p.get('model') or ''} {p['status']}" for p in parts
+                if p.get("status", "").startswith("failed")]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -885,16 +927,6 @@ def main(argv: list[str] | None = None) -> int:
             run_stage(run, name)
     print(render_markdown(run.report))
     return 1 if failures(run.report) else 0
-
-
-def failures(report: dict) -> list[str]:
-    """What failed: stages, variants and miniature rows."""
-    out = []
-    for name, stage in report["stages"].items():
-        parts = [stage, *stage.get("variants", []), *stage.get("rows", [])]
-        out += [f"{name}: {p.get('name') or p.get('model') or ''} {p['status']}" for p in parts
-                if p.get("status", "").startswith("failed")]
-    return out
 
 
 if __name__ == "__main__":

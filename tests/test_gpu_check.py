@@ -12,7 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import torch
 
 from dense_scaling.model.biencoder import build_biencoder
 
@@ -163,6 +162,24 @@ def test_a_spent_deadline_skips_every_stage_and_still_writes_the_report(gpu_chec
     assert {s["status"] for s in report["stages"].values()} == {"skipped: deadline reached"}
     assert list(report["stages"]) == list(gpu_check.STAGES)
     assert "| compile | skipped: deadline reached |" in (tmp_path / "gpu_check.md").read_text()
+
+
+def test_a_failing_variant_is_recorded_and_the_others_still_run(gpu_check, tmp_path, monkeypatch):
+    prepare = gpu_check.Run.prepare
+
+    def no_eager(run, initial, variant):
+        if variant.attention == "eager":
+            raise RuntimeError("no eager kernel here")
+        return prepare(run, initial, variant)
+
+    monkeypatch.setattr(gpu_check.Run, "prepare", no_eager)
+    assert gpu_check.main(["--dry-run", "--stages", "train", "--out", str(tmp_path)]) == 1
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    statuses = {v["name"]: v["status"] for v in report["stages"]["train"]["variants"]}
+    assert statuses.pop("eager attention") == "failed: RuntimeError: no eager kernel here"
+    assert set(statuses.values()) == {"done"} and report["stages"]["train"]["status"] == "done"
+    assert "| eager attention | - | False | False | False | failed: RuntimeError: no eager kernel here |" in (
+        tmp_path / "gpu_check.md").read_text()
 
 
 @pytest.mark.slow
