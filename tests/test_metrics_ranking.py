@@ -1,3 +1,5 @@
+import sys
+
 import ir_measures
 import numpy as np
 import pytest
@@ -110,3 +112,9 @@ def test_search_is_exact_top_k():
         assert list(run[f"q{i}"]) == [pids[j] for j in top]
         np.testing.assert_allclose(list(run[f"q{i}"].values()), scores[i, top], rtol=1e-5)
     assert all(len(d) == 300 for d in search(q, p, range(50), pids, k=1_000).values())  # k capped
+
+
+def test_search_without_faiss_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "faiss", None)  # as on a machine without faiss
+    with pytest.raises(ImportError, match="pip install faiss-cpu"):
+        search(np.eye(2), np.eye(2), ["q1", "q2"], ["d1", "d2"], k=1)

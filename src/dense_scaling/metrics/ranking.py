@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import log2
 
-import faiss
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -52,6 +51,10 @@ def search(
         raise ValueError(f"query dim {queries.shape[1]} != passage dim {passages.shape[1]}")
     if len(passages) == 0:
         raise ValueError("cannot search an empty set of passages")
+    try:
+        import faiss  # imported here, so the rest of dense_scaling.metrics works without it
+    except ImportError:
+        raise ImportError("exact search needs FAISS: pip install faiss-cpu") from None
     index = faiss.IndexFlatIP(passages.shape[1])
     index.add(passages)
     k = min(k, len(passages))

@@ -22,6 +22,17 @@ def warmup_linear_decay(warmup_steps: int, max_steps: int):
     return factor
 
 
+def adamw(model: torch.nn.Module, lr: float, weight_decay: float, fused: bool | None = None) -> torch.optim.AdamW:
+    """AdamW with weight decay on every parameter but biases and LayerNorm weights; ``fused``
+    as ``torch.optim.AdamW``'s (None: PyTorch's default implementation)."""
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": weight_decay},
+        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=lr, fused=fused)
+
+
 class ContrastiveRetriever(L.LightningModule):
     """Trains ``model`` on batches from :class:`~dense_scaling.data.batches.ContrastiveBatches`.
 
@@ -72,13 +83,7 @@ class ContrastiveRetriever(L.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
-        groups = [
-            {"params": [p for n, p in self.model.named_parameters() if not n.endswith(no_decay)],
-             "weight_decay": self.weight_decay},
-            {"params": [p for n, p in self.model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
-        ]
-        optimizer = torch.optim.AdamW(groups, lr=self.lr)
+        optimizer = adamw(self.model, self.lr, self.weight_decay)
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, warmup_linear_decay(self.warmup_steps, self.max_steps)
         )
