@@ -78,8 +78,8 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(compose_train, tmp_
     monkeypatch.setattr(ContrastiveRetriever, "training_step", interrupted)
     with pytest.raises(RuntimeError, match="interrupted"):
         run(cfg, out)
-    assert runs.last_checkpoint(out) is not None and not (out / "results.json").exists()
-    first_attempt_s = torch.load(runs.last_checkpoint(out), weights_only=False)["elapsed_s"]
+    assert runs.resume_checkpoint(out) is not None and not (out / "results.json").exists()
+    first_attempt_s = torch.load(runs.resume_checkpoint(out), weights_only=True)["elapsed_s"]
 
     def counted(self, batch, batch_idx):
         steps_run.append(self.global_step)

@@ -161,7 +161,7 @@ def _run(args) -> int:
             allocations = [a for a in budgets[source] if a.include_inference == inference]
             written += plots.plot_budgets(law, cost, allocations, out / f"{name}_{_slug(source)}")
     document = params_document(args.paths, skipped, sweep, cost, budgets, preset)
-    write_json_atomic(out / "params.json", document)
+    write_json_atomic(out / "params.json", document, non_finite_as_null=True)
     write_text_atomic(out / "report.md", render_report(document, sweep, budgets, args.method, args.bootstrap))
     _print_summary(sweep, budgets)
     print(f"wrote params.json, report.md and {len(written)} figure files (PNG + SVG) to {out}")

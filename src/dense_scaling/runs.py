@@ -1,23 +1,31 @@
 """Robust sweeps: skip completed runs, resume interrupted ones, isolate and list failures.
 
-A run folder holds ``results.json`` when the run finished, ``checkpoints/last.ckpt`` while it
-trains, and ``failed.json`` (error and traceback) when it crashed. A run counts as completed
+A run folder holds ``results.json`` when the run finished, ``checkpoints/last.ckpt`` and
+``previous.ckpt`` while it trains, ``failed.json`` (error and traceback) when it crashed, and
+``.lock``, held by the one process that trains it. A run counts as completed
 when its results.json is complete and was made from the same configuration, compared through
 :func:`config_hash` of the resolved config without the keys that do not change results.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
+import os
 import shutil
+import socket
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from lightning.pytorch.callbacks import ModelCheckpoint
+import lightning as L
+import torch
+from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from dense_scaling.results import write_json_atomic, write_text_atomic
@@ -28,6 +36,8 @@ VOLATILE_KEYS = (
 )
 """Dotted keys of the resolved config that change where or how fast a run goes, not its results."""
 CHECKPOINTS = "checkpoints"
+LAST, PREVIOUS = "last.ckpt", "previous.ckpt"
+LOCK = ".lock"
 FAILED = "failed.json"
 
 
@@ -43,6 +53,38 @@ def config_hash(config: DictConfig | dict) -> str:
         if isinstance(node, dict):
             node.pop(leaf, None)
     return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def claim(out_dir: str | Path) -> Iterator[str | None]:
+    """Hold ``out_dir``'s lock while the block runs; yields None when this process holds it, or
+    who holds it when another process does (then the run is theirs: skip it).
+
+    One writer per run folder, so concurrent copies of a sweep, or SLURM array jobs that overlap,
+    never train the same run twice or mix its files. The lock (``flock`` on ``out_dir/.lock``) ends
+    with its process, however it ends, so a killed run leaves no stale lock. Data-parallel ranks
+    other than 0 run inside rank 0's claim and take none.
+    """
+    if rank_zero_only.rank != 0:
+        yield None
+        return
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / LOCK, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            yield handle.read().strip() or "a process that has not said who it is"
+            return
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+        try:
+            yield None
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def completed(out_dir: str | Path, digest: str) -> bool:
@@ -65,16 +107,49 @@ def prepare(out_dir: str | Path, digest: str) -> None:
     write_text_atomic(stamp, digest + "\n")
 
 
-def checkpoint_callback(out_dir: str | Path, every_n_steps: int) -> ModelCheckpoint:
-    """Saves ``out_dir/checkpoints/last.ckpt`` (weights, optimizer, callbacks' state) every n steps."""
-    return ModelCheckpoint(dirpath=Path(out_dir) / CHECKPOINTS, save_last=True, save_top_k=0,
-                           every_n_train_steps=every_n_steps)
+class RunCheckpoints(L.Callback):
+    """Every ``every_n_steps`` steps: the full training state (weights, optimizer, callbacks' state)
+    to ``checkpoints/last.ckpt``, the one before kept as ``previous.ckpt``. Each is written under a
+    temporary name and renamed, so a kill mid-write never leaves a torn checkpoint behind. Put it
+    last among the callbacks: it saves what the others recorded at the same step."""
+
+    def __init__(self, out_dir: str | Path, every_n_steps: int):
+        self.folder, self.every_n_steps = Path(out_dir) / CHECKPOINTS, every_n_steps
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step % self.every_n_steps == 0:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            written = self.folder / f".{LAST}.tmp"
+            trainer.save_checkpoint(written)  # every rank takes part; rank 0 writes
+            if trainer.is_global_zero:
+                if (self.folder / LAST).exists():
+                    os.replace(self.folder / LAST, self.folder / PREVIOUS)
+                os.replace(written, self.folder / LAST)
 
 
-def last_checkpoint(out_dir: str | Path) -> Path | None:
-    """The checkpoint an interrupted run resumes from, or None."""
-    path = Path(out_dir) / CHECKPOINTS / "last.ckpt"
-    return path if path.exists() else None
+def resume_checkpoint(out_dir: str | Path) -> Path | None:
+    """The newest loadable checkpoint of an interrupted run (last, else previous), or None.
+
+    A checkpoint that cannot be read (truncated, not a checkpoint, or holding more than tensors
+    and plain values) is moved aside as ``<name>.unreadable`` and named in a printed line, which
+    also says what the run resumes from instead."""
+    folder, moved = Path(out_dir) / CHECKPOINTS, []
+    for name in (LAST, PREVIOUS):
+        path = folder / name
+        if not path.exists():
+            continue
+        try:
+            torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except Exception as error:  # any failure to read it means it cannot be resumed from
+            os.replace(path, path.with_name(f"{name}.unreadable"))
+            moved.append(f"{path} ({type(error).__name__}: {str(error).splitlines()[0][:200]})")
+            continue
+        if moved:
+            print(f"unreadable checkpoint moved aside: {'; '.join(moved)}; resuming from {path}")
+        return path
+    if moved:
+        print(f"unreadable checkpoint moved aside: {'; '.join(moved)}; no other checkpoint: starting from scratch")
+    return None
 
 
 def finish(out_dir: str | Path) -> None:

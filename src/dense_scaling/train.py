@@ -5,6 +5,7 @@ Compose the config, instantiate data, model and trainer, fit, and write ``result
 """
 from __future__ import annotations
 
+import logging
 import math
 import signal
 from pathlib import Path
@@ -16,17 +17,24 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from dense_scaling import runs, wandb_setup
+from dense_scaling.config_check import check_train_config
+from dense_scaling.loggers import StepProgressBar, route_to_run_log
 from dense_scaling.model.eval_callback import EvaluationCallback
 from dense_scaling.model.evaluation import test_evaluator, val_evaluator
-from dense_scaling import runs, wandb_setup
+from dense_scaling.model.finite import FiniteGuard
 from dense_scaling.model.module import ContrastiveRetriever
+from dense_scaling.model.rng import RandomState
 from dense_scaling.results import RESULTS_FORMAT, write_json_atomic
+
+log = logging.getLogger("dense_scaling")
 
 
 def run(cfg: DictConfig, out_dir: str | Path) -> dict:
     """Train as ``cfg`` says, write ``results.json`` and ``model/`` into ``out_dir``; return the results
     (on data-parallel ranks other than 0, which write nothing, an empty dict)."""
     out_dir = Path(out_dir)
+    check_train_config(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.datamodule)
     datamodule.prepare()
@@ -41,10 +49,10 @@ def run(cfg: DictConfig, out_dir: str | Path) -> dict:
     )
     evaluation = _evaluation_callback(cfg.eval, datamodule) if cfg.eval.enabled else None
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    checkpoint = runs.checkpoint_callback(out_dir, cfg.training.checkpoint_every_n_steps)
-    callbacks = ([evaluation] if evaluation else []) + [checkpoint]
-    trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, enable_checkpointing=True)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=runs.last_checkpoint(out_dir))
+    callbacks = [FiniteGuard(), RandomState(), StepProgressBar(), *([evaluation] if evaluation else []),
+                 runs.RunCheckpoints(out_dir, cfg.training.checkpoint_every_n_steps)]  # checkpoints last
+    trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, enable_checkpointing=False)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=runs.resume_checkpoint(out_dir), weights_only=True)
     wall_time = module.elapsed_s()
     if not trainer.is_global_zero:  # data-parallel ranks > 0: rank 0 evaluates and writes
         return {}
@@ -67,7 +75,7 @@ def run(cfg: DictConfig, out_dir: str | Path) -> dict:
         "steps": trainer.global_step,
         "tokens_seen": module.tokens_seen,
         "wall_time_s": round(wall_time, 3),
-        "train_loss_final": float(trainer.callback_metrics["train/loss"]),
+        "train_loss_final": module.last_loss(),
         **(evaluation.results() if evaluation else {"protocol": None, "ce": None, "ranking": None}),
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
@@ -120,30 +128,42 @@ def _evaluation_summary(results: dict) -> str:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> None:
-    """Skip a run already completed with this config, resume an interrupted one; in a multirun a
-    failed run writes failed.json and the sweep goes on, while SIGTERM stops the sweep with exit
-    status 143 and keeps the checkpoint to resume from (docs/sweeps.md)."""
+    """Skip a run already completed with this config or held by another process, resume an
+    interrupted one; in a multirun a failed run writes failed.json and the sweep goes on, while
+    SIGTERM stops the sweep with exit status 143 and keeps the checkpoint to resume from
+    (docs/sweeps.md). Everything said here also goes to the run's train.log."""
+    route_to_run_log()
     out_dir = Path(HydraConfig.get().runtime.output_dir)
+    with runs.claim(out_dir) as holder:
+        if holder is not None:
+            log.info(f"skipped: {out_dir} is being trained by another process ({holder}); it will finish it")
+            return
+        _train_once(cfg, out_dir)
+
+
+def _train_once(cfg: DictConfig, out_dir: Path) -> None:
     digest = runs.config_hash(cfg)
     if runs.completed(out_dir, digest):
-        print(f"skipped: {out_dir / 'results.json'} is complete for this config")
+        log.info(f"skipped: {out_dir / 'results.json'} is complete for this config")
         return
     runs.prepare(out_dir, digest)
     try:
         results = run(cfg, out_dir)
     except SIGTERMException:  # Lightning's, a SystemExit with status 0: say it, and exit as terminated
-        print(f"terminated (SIGTERM): {out_dir} keeps its last checkpoint; run the same command again to resume")
+        kept = runs.resume_checkpoint(out_dir)
+        log.info(f"terminated (SIGTERM): " + (f"{kept} keeps the run; run the same command again to resume"
+                                              if kept else "no checkpoint was written yet; the run starts anew next time"))
         raise SystemExit(128 + signal.SIGTERM)
     except Exception as error:
-        print(f"FAILED: {type(error).__name__}: {error} (details in {runs.record_failure(out_dir, error)})")
+        log.error(f"FAILED: {type(error).__name__}: {error} (details in {runs.record_failure(out_dir, error)})")
         wandb_setup.finish_run(cfg, None)
         if not runs.in_multirun():
-            raise
+            raise SystemExit(1)
         return
     runs.finish(out_dir)
     wandb_setup.finish_run(cfg, results)
-    print(summary(results))
-    print(f"results: {out_dir / 'results.json'}")
+    log.info(summary(results))
+    log.info(f"results: {out_dir / 'results.json'}")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,11 @@ class ContrastiveBatches(IterableDataset):
                 f"{len(pairs)} training pairs cannot fill one batch of {batch_size}; "
                 f"lower training.batch_size or raise data.num_train_pairs"
             )
+        if num_negatives > len(corpus):
+            raise ValueError(
+                f"training.num_negatives={num_negatives} is more than the corpus's {len(corpus)} passages; "
+                f"lower it to at most {len(corpus)}"
+            )
         if batch_size % world_size or num_negatives % world_size:
             raise ValueError(
                 f"training.batch_size={batch_size} and training.num_negatives={num_negatives} must both be "

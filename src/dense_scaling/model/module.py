@@ -59,6 +59,7 @@ class ContrastiveRetriever(L.LightningModule):
         self.in_batch_negatives = in_batch_negatives
         self.tokens_seen = 0
         self._time_before_attempt = 0.0
+        self._checkpointed_loss: float | None = None
         self._attempt_started = time.perf_counter()
 
     def elapsed_s(self) -> float:
@@ -89,10 +90,18 @@ class ContrastiveRetriever(L.LightningModule):
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
+    def last_loss(self) -> float | None:
+        """The training loss last logged: by this attempt, else by the attempt that checkpointed
+        (a run resumed from its final step trains no step), else None."""
+        logged = self._trainer.callback_metrics.get("train/loss") if self._trainer is not None else None
+        return float(logged) if logged is not None else self._checkpointed_loss
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["tokens_seen"] = self.tokens_seen
         checkpoint["elapsed_s"] = self.elapsed_s()
+        checkpoint["train_loss"] = self.last_loss()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.tokens_seen = checkpoint.get("tokens_seen", 0)
         self._time_before_attempt = checkpoint.get("elapsed_s", 0.0)
+        self._checkpointed_loss = checkpoint.get("train_loss")

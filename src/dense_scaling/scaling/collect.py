@@ -71,6 +71,8 @@ def _record(path: Path, payload) -> RunRecord:
     ce = payload.get("ce")
     if not isinstance(ce, dict) or not _is_number(ce.get("reported")):
         raise ValueError("missing ce.reported (no evaluation ran)")
+    if not math.isfinite(ce["reported"]):
+        raise ValueError(f"ce.reported is {ce['reported']} (the run diverged); retrain it with a lower training.lr")
     ci = ce.get("reported_ci95")
     ci = tuple(float(v) for v in ci) if isinstance(ci, list) and len(ci) == 2 and all(map(_is_number, ci)) else None
     run = payload.get("run") if isinstance(payload.get("run"), dict) else {}
