@@ -21,6 +21,7 @@ from dense_scaling.model.evaluation import test_evaluator, val_evaluator
 from dense_scaling import runs, wandb_setup
 from dense_scaling.model.module import ContrastiveRetriever
 from dense_scaling.results import RESULTS_FORMAT, write_json_atomic
+from dense_scaling.scaling.compute import flops_field
 
 
 def run(cfg: DictConfig, out_dir: str | Path) -> dict:
@@ -67,6 +68,12 @@ def run(cfg: DictConfig, out_dir: str | Path) -> dict:
         "steps": trainer.global_step,
         "tokens_seen": module.tokens_seen,
         "wall_time_s": round(wall_time, 3),
+        "device_seconds": round(wall_time * trainer.num_devices, 3),
+        "proj_dim": model.projection.out_features,
+        "flops": flops_field(N=model.non_embedding_parameters(), tokens=module.tokens_seen, steps=trainer.global_step,
+                             batch_size=cfg.training.batch_size, num_negatives=cfg.training.num_negatives,
+                             layers=model.encoder.config.num_hidden_layers, hidden=model.encoder.config.hidden_size,
+                             proj_dim=model.projection.out_features),
         "train_loss_final": float(trainer.callback_metrics["train/loss"]),
         **(evaluation.results() if evaluation else {"protocol": None, "ce": None, "ranking": None}),
         "config": OmegaConf.to_container(cfg, resolve=True),
