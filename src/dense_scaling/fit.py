@@ -111,15 +111,12 @@ def _plot_fits(sweep, analysis: Analysis, out: Path) -> list[Path]:
     return written
 
 
-def _plot_budgets(analysis: Analysis, preset, sweep, cost: CostModel, out: Path) -> list[Path]:
-    laws = {} if preset is None else {f"preset {preset.name}": preset.law}
-    if sweep is not None:
-        laws.update({f"joint fit {f.label}": f.result.law for f in sweep.of_kind("joint", form=None)})
+def _plot_budgets(analysis: Analysis, cost: CostModel, out: Path) -> list[Path]:
     written = []
     for source, allocations in analysis.allocations.items():
         for inference, name in ((False, "budget_without_inference"), (True, "budget_with_inference")):
             chosen = [a for a in allocations if a.include_inference == inference]
-            written += plots.plot_budgets(laws[source], cost, chosen, out / f"{name}_{_slug(source)}")
+            written += plots.plot_budgets(analysis.budget_laws[source], cost, chosen, out / f"{name}_{_slug(source)}")
     return written
 
 
@@ -171,7 +168,8 @@ def _fit(args, records):
 
 def _ci(value: dict, spec: str) -> str:
     low, high = value["ci95"]
-    return f"{value['value']:{spec}} [{low:{spec}}, {high:{spec}}]"
+    interval = "" if np.isnan(low) else f" [{low:{spec}}, {high:{spec}}]"  # NaN without bootstrap
+    return f"{value['value']:{spec}}{interval}"
 
 
 def _print_summary(sweep, analysis: Analysis) -> None:
@@ -207,7 +205,7 @@ def _run(args) -> int:
                        flop_budgets=args.flops, n_boot=args.bootstrap, seed=args.seed)
     written = [] if sweep is None else _plot_fits(sweep, analysis, out)
     written += _plot_ce_vs_metrics(records, analysis, out)
-    written += _plot_budgets(analysis, preset, sweep, cost, out)
+    written += _plot_budgets(analysis, cost, out)
     document = params_document(args.paths, skipped, sweep, cost, analysis, preset)
     write_json_atomic(out / "params.json", document)
     write_text_atomic(out / "report.md", render_report(document, sweep, analysis, args.method, args.bootstrap))

@@ -20,7 +20,8 @@ from .sweep import SweepFits
 
 @dataclass
 class Analysis:
-    """What ``analyse`` derived; ``allocations`` are the budget optima (with their 1% bands) by source."""
+    """What ``analyse`` derived; ``allocations`` are the budget optima (with their 1% bands) of each
+    joint law in ``budget_laws``, by source ("preset NAME", "joint fit LABEL")."""
 
     comparisons: list[Comparison] = field(default_factory=list)
     exponent_ratios: dict[str, Estimate] = field(default_factory=dict)  # joint fit label -> alpha/beta
@@ -29,6 +30,7 @@ class Analysis:
     frontiers: dict[str, list[ComputeOptimum]] = field(default_factory=dict)  # joint fit label -> optima by budget
     predictions: list[Prediction] = field(default_factory=list)
     allocations: dict[str, list[Allocation]] = field(default_factory=dict)
+    budget_laws: dict[str, object] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def of_kind(self, kind: str) -> list[Prediction]:
@@ -91,6 +93,7 @@ def analyse(records: list[RunRecord], sweep: SweepFits | None, cost: CostModel, 
             analysis.frontiers[fit.label] = [compute_optimum(law, protocol, c) for c in flops]
             predictions += [(data, p) for p in frontier_predictions(fit.label, law, samples, protocol, flops)]
     for source, law, samples, data in sources:
+        analysis.budget_laws[source] = law
         analysis.allocations[source] = [optimal_allocation(law, cost, b, inference)
                                         for inference in (False, True) for b in budgets]
         for inference in (False, True):

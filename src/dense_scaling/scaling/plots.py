@@ -73,7 +73,7 @@ def plot_iso_flops(law, protocol, optima, runs: Series | None, out_base: Path, t
     left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     for color, best in zip(_colors(len(optima)), optima):
         N, _, loss = iso_flop_curve(law, protocol, best.flops)
-        keep = loss <= 3 * best.loss
+        keep = (loss <= 2 * best.loss) & (N >= best.N / 1e3)
         left.plot(N[keep], loss[keep], color=color, lw=1.2, label=f"C={best.flops:.2g}: N*={best.N:.3g}, D*={best.D:.3g}")
         left.scatter([best.N], [best.loss], color=color, marker="*", s=90, zorder=3)
     if runs is not None:

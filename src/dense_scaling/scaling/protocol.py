@@ -23,12 +23,11 @@ from collections import defaultdict
 from .collect import RunRecord
 
 
-def _label(record: RunRecord) -> str:
-    return f"{record.model} D={record.D:g}"
-
-
 def _listing(records: list[RunRecord], limit: int = 6) -> str:
-    names = [_label(r) for r in records[:limit]]
+    """The runs by model and D (and proj_dim where it differs between them)."""
+    with_dim = len({r.proj_dim for r in records}) > 1
+    names = [f"{r.model} D={r.D:g}" + (f" proj_dim={r.proj_dim:g}" if with_dim and r.proj_dim else "")
+             for r in records[:limit]]
     return ", ".join(names) + (f" and {len(records) - limit} more" if len(records) > limit else "")
 
 

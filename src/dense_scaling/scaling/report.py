@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from .analysis import Analysis
 from .budget import Allocation, CostModel
 from .collect import Skipped
@@ -105,7 +107,8 @@ def _metric_cells(prediction: Prediction) -> list[str]:
             cells.append("-")
         else:
             low, high = value["ci95"]
-            cells.append(f"{value['value']:.3f} [{low:.3f}, {high:.3f}]" + ("*" if value["extrapolated"] else ""))
+            interval = "" if math.isnan(low) else f" [{low:.3f}, {high:.3f}]"  # NaN without bootstrap
+            cells.append(f"{value['value']:.3f}{interval}" + ("*" if value["extrapolated"] else ""))
     return cells
 
 
