@@ -168,3 +168,12 @@ def test_chinchilla_form_reproduces_besiroglu_et_al_within_their_standard_errors
         assert abs(result.law.params()[name] - BESIROGLU.params()[name]) < se, name
         own_se = np.std([law.params()[name] for law in result.samples])
         assert 0.05 * se < own_se < se, (name, own_se, se)
+
+
+def test_a_law_through_as_many_points_as_parameters_gets_no_bootstrap_interval():
+    """Every resample that can identify a 3-parameter law from 3 points is those 3 points again:
+    its intervals would have zero width, so bootstrap refuses rather than report them."""
+    N = N_GRID[:3]
+    L = MODEL.predict(N)
+    with pytest.raises(ScalingInputError, match="3 points for 3 parameters.*add runs for confidence intervals"):
+        bootstrap(fit_law(ModelSizeLaw, L, N=N), L, N=N, n_boot=10)

@@ -389,6 +389,10 @@ def bootstrap(result: FitResult, L, *, sigma=None, n_boot: int = 200, seed: int 
     """
     law_cls = type(result.law)
     points = _points(law_cls, L, inputs, sigma)
+    if points.L.size <= len(law_cls.param_names):  # every usable resample is the same set: zero-width CIs
+        raise ScalingInputError(
+            f"{points.L.size} points for {len(law_cls.param_names)} parameters: the law passes through them, so "
+            f"resampling cannot say how uncertain it is; add runs for confidence intervals")
     rng = np.random.default_rng(seed)
     start = _theta(result.law)
     laws, failed = [], 0

@@ -155,8 +155,8 @@ def plot_ce_vs_metrics(points: dict[str, list[dict[str, float]]], out_base: Path
             grid = np.linspace(*fitted.ce_range, 100)
             band = np.array([fitted.interval(ce) for ce in grid])
             ax.fill_between(grid, band[:, 0], band[:, 1], color="black", alpha=0.1, lw=0)
-            ax.plot(grid, fitted.predict(grid), color="black", lw=1.5, label=f"fit: {fitted.form}")
-            ax.legend(fontsize=6, loc="upper right")
+            (curve,) = ax.plot(grid, fitted.predict(grid), color="black", lw=1.5, label=f"fit: {fitted.form}")
+            ax.legend(handles=[curve], fontsize=6, loc="upper right")
         ax.set_xlabel("contrastive entropy")
         ax.set_ylabel(name)
     if traced and len(traced) <= 10:

@@ -104,6 +104,12 @@ def compute_efficient(records: list[RunRecord]) -> list[RunRecord]:
     return frontier
 
 
+def _single_size(kind: str, records: list[RunRecord]) -> bool:
+    """True when the group's runs share one value of the law's input (or have none)."""
+    values = [getattr(r, LAWS[kind].inputs[0]) for r in records]
+    return None in values or distinct_values(values).size < 2
+
+
 def _points_of(kind: str, records: list[RunRecord], label: str) -> list[RunRecord]:
     """The runs a fit of ``kind`` uses: every run; for compute the compute-efficient ones; runs
     without the law's input are refused."""
@@ -135,7 +141,10 @@ def _fit_group(kind, law_cls, key, records, method, n_boot, seed, weighted, hold
     except ScalingInputError as exc:
         raise ScalingInputError(f"{label}: {exc}") from None
     if n_boot:
-        result = bootstrap(result, L, sigma=sigma, n_boot=n_boot, seed=seed, **points)
+        try:
+            result = bootstrap(result, L, sigma=sigma, n_boot=n_boot, seed=seed, **points)
+        except ScalingInputError as exc:
+            notes.append(f"{label}: no bootstrap intervals ({exc})")
     for axis in holdout_axes(law_cls):
         try:
             result = holdout(result, L, sigma=sigma, axis=axis, **points)
@@ -173,6 +182,8 @@ def fit_sweep(records: list[RunRecord], law: str = "all", method: str = "robust"
     sweep = SweepFits()
     for kind in (KINDS if law == "all" else (law,)):
         for values, members in _groups(records, kind).items():
+            if law == "all" and kind != "joint" and _single_size(kind, members):
+                continue  # not a study of this law (e.g. one proj_dim per group): nothing to note
             key = dict(zip(_GROUP_FIELDS[kind], values))
             for law_cls in forms if kind == "joint" else [LAWS[kind]]:
                 try:
