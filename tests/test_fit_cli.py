@@ -212,26 +212,27 @@ def test_compare_forms_predictions_and_the_compute_frontier_reach_the_report(tra
                  "--predict", "N=1e9,D=5e5", "--flops", "1e14", "1e16", "--budgets", "20000"]) == 0
     captured = capsys.readouterr()
     assert "warning: study test: 8 run(s) have more training pairs than they saw" in captured.err
-    assert "compare synthetic/human: the paper form extrapolates best" in captured.out
+    assert "compare synthetic/human proj_dim=768: the paper form extrapolates best" in captured.out
     params = json.loads((out / "params.json").read_text())
     assert sorted(f["form"] for f in params["fits"]) == ["chinchilla", "paper"]
     (comparison,) = params["comparisons"]
     assert comparison["best"] == "paper" and {s["form"] for s in comparison["scores"]} == {"paper", "chinchilla"}
-    assert set(params["exponent_ratios"]) == {"synthetic/human", "synthetic/human [chinchilla form]"}
+    labels = ("synthetic/human proj_dim=768", "synthetic/human proj_dim=768 [chinchilla form]")
+    assert set(params["exponent_ratios"]) == set(labels)
     kinds = [(p["kind"], p["source"]) for p in params["predictions"]]
-    for source in ("synthetic/human", "synthetic/human [chinchilla form]"):
+    for source in labels:
         assert kinds.count(("point", source)) == 1 and kinds.count(("frontier", source)) == 2
         assert kinds.count(("budget", f"joint fit {source}")) == 2
     for p in params["predictions"]:
         assert set(p["metrics"]) == {"map@10", "ndcg@10", "recall@1000"} and p["CE"]["ci95"] is not None
-    protocol = params["training_protocols"]["synthetic/human"]
+    protocol = params["training_protocols"]["synthetic/human proj_dim=768"]
     assert protocol == {"steps": 400, "batch_size": 32, "tokens_per_pair": 80.0, "pairs_per_run": 12800}
     report = (out / "report.md").read_text()
     for section in ("## Protocol warnings", "## Joint law forms compared", "Verdict: the paper form", "## Predictions",
                     "## Compute-optimal frontier", "## Budget optima with intervals"):
         assert section in report, section
-    for name in ("joint_synthetic_human", "joint_synthetic_human_chinchilla_form", "isoflops_synthetic_human",
-                 "isoflops_synthetic_human_chinchilla_form"):
+    for name in (f"{figure}_synthetic_human_proj_dim=768{form}" for figure in ("joint", "isoflops")
+                 for form in ("", "_chinchilla_form")):
         assert (out / f"{name}.png").stat().st_size > 1000 and (out / f"{name}.svg").stat().st_size > 1000
 
 
