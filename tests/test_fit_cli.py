@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dense_scaling.fit import main
-from dense_scaling.scaling.laws import DataSizeLaw, JointLaw
+from dense_scaling.scaling.laws import DataSizeLaw, DimensionLaw, JointLaw
 from tests.helpers.results import write_result
 
 TRUTH = JointLaw(A=3.6e4, B=7.1e3, alpha=0.56, beta=1.31, d=0.03)
@@ -149,3 +149,95 @@ def test_scaling_and_fit_import_without_torch():
             "assert sys.modules['torch'] is None")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def _trained(N, D, proj_dim=768, hidden=64, steps=400):
+    """The results.json fields a dense_scaling.train run adds (without ``flops``: collect derives it)."""
+    config = {"proj_dim": proj_dim, "training": {"batch_size": 32, "num_negatives": 64},
+              "model": {"arch": {"num_hidden_layers": 2, "hidden_size": hidden}}, "trainer": {"devices": 1}}
+    fields = {"steps": steps, "tokens_seen": steps * 128 * 20, "config": config}
+    return fields
+
+
+def _ranked(loss, steps=(100, 200, 300, 400)):
+    """A ranking block with one checkpoint per step, CE falling to ``loss``."""
+    history = [{"step": s, "ce": loss * (1 + 0.5 * (1 - s / steps[-1])), "mrr@10": 0.1} for s in steps]
+    for row in history:
+        row.update({"map@10": 0.9 / (1 + np.exp(2 * (row["ce"] - 1.5))), "ndcg@10": 0.95 / (1 + np.exp(2 * (row["ce"] - 1.6))),
+                    "recall@1000": 1 / (1 + np.exp(3 * (row["ce"] - 3.0)))})
+    return {**{k: history[-1][k] for k in ("map@10", "ndcg@10", "recall@1000", "mrr@10")}, "history": history}
+
+
+@pytest.fixture
+def trained_sweep(tmp_path):
+    """A joint grid and an embedding-dimension series whose runs carry steps, tokens, config and
+    per-checkpoint ranking metrics, like dense_scaling.train writes them."""
+    rng = np.random.default_rng(1)
+    root = tmp_path / "multirun"
+    for i, (N, D) in enumerate((N, D) for N in N_VALUES for D in D_VALUES):
+        loss = float(TRUTH.predict(N, D)) * np.exp(rng.normal(0, 0.01))
+        write_result(root / f"joint{i}", N, D, loss, replace={**_trained(N, D), "ranking": _ranked(loss)})
+    dimension = DimensionLaw(C=20.0, gamma=0.6, delta_d=0.8)
+    for d in (16, 32, 64, 128, 256, 768):
+        loss = float(dimension.predict(d)) * np.exp(rng.normal(0, 0.005))
+        write_result(root / f"dim{d}", 1e5, 9000, loss, replace={**_trained(1e5, 9000, proj_dim=d), "ranking": _ranked(loss)})
+    return root
+
+
+def test_compute_and_dimension_laws_with_their_figures_and_fig_2_with_its_fitted_curve(trained_sweep, capsys):
+    out = trained_sweep / "fit"
+    assert main([str(trained_sweep / "dim*"), "--law", "dimension", "--bootstrap", "5", "--predict", "proj_dim=512",
+                 "--out", str(out)]) == 0
+    params = json.loads((out / "params.json").read_text())
+    (dimension,) = params["fits"]
+    assert dimension["law"] == "dimension" and dimension["n_points"] == 6
+    assert dimension["params"]["gamma"] == pytest.approx(0.6, rel=0.15) and dimension["group"]["N"] == 1e5
+    point = next(p for p in params["predictions"] if p["kind"] == "point")
+    assert point["what"] == "proj_dim=512" and set(point["metrics"]) == {"map@10", "ndcg@10", "recall@1000"}
+    assert sorted(params["metric_maps"]["synthetic"]) == ["map@10", "ndcg@10", "recall@1000"]
+    assert params["metric_maps"]["synthetic"]["map@10"]["n_points"] == 4 * 6  # every checkpoint of every run
+    for name in ("ce_vs_proj_dim", "ce_vs_metrics"):
+        assert (out / f"{name}.png").stat().st_size > 1000 and (out / f"{name}.svg").stat().st_size > 1000
+    assert "## CE to ranking metrics" in (out / "report.md").read_text()
+    assert main([str(trained_sweep / "joint*"), "--law", "compute", "--bootstrap", "0", "--out", str(out / "c")]) == 0
+    (compute,) = json.loads((out / "c" / "params.json").read_text())["fits"]
+    assert compute["law"] == "compute" and compute["n_points"] == len(N_VALUES)  # the best D at each model size
+    assert (out / "c" / "ce_vs_C.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_compare_forms_predictions_and_the_compute_frontier_reach_the_report(trained_sweep, capsys):
+    out = trained_sweep / "fit"
+    assert main([str(trained_sweep / "joint*"), "--law", "joint", "--form", "compare", "--bootstrap", "8",
+                 "--predict", "N=1e9,D=5e5", "--flops", "1e14", "1e16", "--budgets", "20000"]) == 0
+    captured = capsys.readouterr()
+    assert "warning: study test: 8 run(s) have more training pairs than they saw" in captured.err
+    assert "compare synthetic/human proj_dim=768: the paper form extrapolates best" in captured.out
+    params = json.loads((out / "params.json").read_text())
+    assert sorted(f["form"] for f in params["fits"]) == ["chinchilla", "paper"]
+    (comparison,) = params["comparisons"]
+    assert comparison["best"] == "paper" and {s["form"] for s in comparison["scores"]} == {"paper", "chinchilla"}
+    labels = ("synthetic/human proj_dim=768", "synthetic/human proj_dim=768 [chinchilla form]")
+    assert set(params["exponent_ratios"]) == set(labels)
+    kinds = [(p["kind"], p["source"]) for p in params["predictions"]]
+    for source in labels:
+        assert kinds.count(("point", source)) == 1 and kinds.count(("frontier", source)) == 2
+        assert kinds.count(("budget", f"joint fit {source}")) == 2
+    for p in params["predictions"]:
+        assert set(p["metrics"]) == {"map@10", "ndcg@10", "recall@1000"} and p["CE"]["ci95"] is not None
+    protocol = params["training_protocols"]["synthetic/human proj_dim=768"]
+    assert protocol == {"steps": 400, "batch_size": 32, "tokens_per_pair": 80.0, "pairs_per_run": 12800}
+    report = (out / "report.md").read_text()
+    for section in ("## Protocol warnings", "## Joint law forms compared", "Verdict: the paper form", "## Predictions",
+                    "## Compute-optimal frontier", "## Budget optima with intervals"):
+        assert section in report, section
+    for name in (f"{figure}_synthetic_human_proj_dim=768{form}" for figure in ("joint", "isoflops")
+                 for form in ("", "_chinchilla_form")):
+        assert (out / f"{name}.png").stat().st_size > 1000 and (out / f"{name}.svg").stat().st_size > 1000
+
+
+def test_a_malformed_or_unmatched_prediction_exits_2(sweep, capsys):
+    assert main([str(sweep), "--predict", "N=big"]) == 2
+    assert "error: --predict 'N=big': write positive sizes as NAME=VALUE" in capsys.readouterr().err
+    assert main([str(sweep / "[0-9]"), "--law", "joint", "--bootstrap", "0", "--predict", "proj_dim=64"]) == 2
+    assert "no fitted law takes exactly these inputs" in capsys.readouterr().err

@@ -105,7 +105,7 @@ def test_training_time_adds_up_across_attempts():
 
 def test_every_study_has_a_quick_and_a_paper_form():
     names = {p.stem for p in SWEEPS.glob("*.yaml")}
-    studies = {"model_size", "data_size", "annotation", "joint"}
+    studies = {"model_size", "data_size", "annotation", "joint", "dimension"}
     assert names == {f"{s}_{form}" for s in studies for form in ("quick", "paper")}
     for name in names:
         config = yaml.safe_load((SWEEPS / f"{name}.yaml").read_text())

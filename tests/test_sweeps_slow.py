@@ -21,6 +21,7 @@ def test_joint_quick_sweep_collects_and_fits_with_a_holdout(joint_sweep):
     records, skipped = collect([joint_sweep])
     assert not skipped and len(records) == 9
     assert {r.D for r in records} == {64, 128, 256} and len({r.N for r in records}) == 3
+    assert {r.proj_dim for r in records} == {768} and all(r.C > 6 * r.N * r.tokens_seen for r in records)
     assert {r.study for r in records} == {"tiny"}
     out = joint_sweep / "fit"
     assert fit_main([str(joint_sweep), "--law", "joint", "--holdout", "--bootstrap", "5"]) == 0
@@ -31,14 +32,14 @@ def test_joint_quick_sweep_collects_and_fits_with_a_holdout(joint_sweep):
     assert (out / "report.md").exists() and list(out.glob("joint_*.png"))
 
 
-@pytest.mark.parametrize("study,params", [
-    ("model_size_quick", {"model": MODELS}),
-    ("data_size_quick", {"data.num_train_pairs": "64,128,256"}),
+@pytest.mark.parametrize("study,params,law", [
+    ("model_size_quick", {"model": MODELS}, "model"),
+    ("data_size_quick", {"data.num_train_pairs": "64,128,256"}, "data"),
+    ("dimension_quick", {"proj_dim": "16,32,64"}, "dimension"),
 ])
-def test_one_dimensional_quick_studies_fit(tmp_path, study, params):
+def test_one_dimensional_quick_studies_fit(tmp_path, study, params, law):
     name = tiny_study(tmp_path, study, params)
     sweep(tmp_path, name)
-    law = "model" if study.startswith("model") else "data"
     assert fit_main([str(tmp_path / "multirun" / name), "--law", law, "--bootstrap", "0"]) == 0
     (fit,) = json.loads((tmp_path / "multirun" / name / "fit" / "params.json").read_text())["fits"]
     assert fit["law"] == law and fit["n_points"] == 3

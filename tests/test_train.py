@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+from dense_scaling.scaling.compute import training_flops
 from dense_scaling.train import run
 from tests.helpers.paths import shared_dataset
 
@@ -21,6 +22,9 @@ def test_quickstart_run_writes_complete_results(compose_train, tmp_path):
     assert on_disk["N"] == 32 * 32 * 12 + 13 * 32 + 2 * 32
     assert on_disk["N_with_projection"] == on_disk["N"] + 32 * 768 + 768
     assert on_disk["tokens_seen"] > 0 and on_disk["run"]["model"] == "micro_L1_H32"
+    assert on_disk["proj_dim"] == 768 and on_disk["device_seconds"] == on_disk["wall_time_s"]
+    assert on_disk["flops"]["train"] == training_flops(N=on_disk["N"], tokens=on_disk["tokens_seen"], steps=4, batch_size=8,
+                                                       num_negatives=8, layers=1, hidden=32, proj_dim=768)
     assert (tmp_path / "run" / "model" / "biencoder.json").exists()
     assert not list((tmp_path / "run").glob(".results.json*"))  # no temporary file left
 

@@ -26,6 +26,7 @@ from dense_scaling.model.finite import FiniteGuard
 from dense_scaling.model.module import ContrastiveRetriever
 from dense_scaling.model.rng import RandomState
 from dense_scaling.results import RESULTS_FORMAT, write_json_atomic
+from dense_scaling.scaling.compute import flops_field
 
 log = logging.getLogger("dense_scaling")
 
@@ -75,6 +76,12 @@ def run(cfg: DictConfig, out_dir: str | Path) -> dict:
         "steps": trainer.global_step,
         "tokens_seen": module.tokens_seen,
         "wall_time_s": round(wall_time, 3),
+        "device_seconds": round(wall_time * trainer.num_devices, 3),
+        "proj_dim": model.projection.out_features,
+        "flops": flops_field(N=model.non_embedding_parameters(), tokens=module.tokens_seen, steps=trainer.global_step,
+                             batch_size=cfg.training.batch_size, num_negatives=cfg.training.num_negatives,
+                             layers=model.encoder.config.num_hidden_layers, hidden=model.encoder.config.hidden_size,
+                             proj_dim=model.projection.out_features),
         "train_loss_final": module.last_loss(),
         **(evaluation.results() if evaluation else {"protocol": None, "ce": None, "ranking": None}),
         "config": OmegaConf.to_container(cfg, resolve=True),

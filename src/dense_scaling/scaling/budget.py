@@ -9,15 +9,13 @@ parameter) are derived from their inputs, never typed in:
     Ztrain = train_flops_per_token * train_steps * train_tokens_per_step * dollars per FLOP
     Zinfer = infer_flops_per_token * corpus_pages * tokens_per_page * dollars per FLOP
 
-With the paper's inputs ($3.93/h A100, 312 TFLOP/s, 25% utilisation, 2 FLOPs per
-parameter and token, 30e12 pages of 512 tokens) Zinfer = 0.430 $/param.
-The paper's Ztrain = 3.22e-8 $/param needs 3.83e8 training tokens, i.e.
-38,345 tokens per step over 10,000 steps. We could not find in the sources
-available to us which batch composition the paper used, so ``PAPER_TOKENS_PER_STEP``
-(38,400, giving 3.2247e-8) is back-solved from the paper's Ztrain. Set
-``train_tokens_per_step=None`` to derive the count from the batch fields
-instead (DRScale's defaults, batch 128 x (25-token query + 180-token positive)
-+ 256 shared 180-token negatives = 72,320 tokens, give Ztrain = 6.07e-8).
+With the paper's inputs (Section 5: $3.93/h A100, 312 TFLOP/s, 25% utilisation, 2 FLOPs per
+parameter and token, 30e12 pages of 512 tokens) Zinfer = 0.430 $/param (Eq. 14). For training,
+Section 5 states 10,000 steps of a batch of 256, each query (about 30 tokens) with one positive
+and one negative passage (about 60 tokens each): 256 x (30 + 2 x 60) = 38,400 tokens per step,
+and Ztrain = 3.22e-8 $/param (Eq. 13). Those are the defaults; ``train_tokens_per_step``
+overrides the count (DRScale's training defaults, batch 128 x (25-token query + 180-token
+positive) + 256 shared 180-token negatives = 72,320 tokens, give Ztrain = 6.07e-8).
 
 The optimum minimises the joint law on the budget line Z(N, D) = budget
 (1-D over log N); the loss is flat near its minimum, so the band of N whose
@@ -33,21 +31,21 @@ from scipy.optimize import brentq, minimize_scalar
 
 from .errors import ScalingInputError
 
-PAPER_TOKENS_PER_STEP = 38_400
 _GRID_POINTS = 2001
 
 
 @dataclass(frozen=True)
 class CostModel:
-    """Every factor of the cost Z(N, D), with the paper's values as defaults."""
+    """Every factor of the cost Z(N, D), with the paper's values (Section 5, Eqs. 12-14) as defaults;
+    ``negatives`` counts the negative passages encoded per step (the paper: one per query)."""
 
     price_per_pair: float = 0.6
     train_steps: int = 10_000
-    batch_size: int = 128
-    query_tokens: int = 25
-    passage_tokens: int = 180
+    batch_size: int = 256
+    query_tokens: int = 30
+    passage_tokens: int = 60
     negatives: int = 256
-    train_tokens_per_step: float | None = PAPER_TOKENS_PER_STEP
+    train_tokens_per_step: float | None = None
     train_flops_per_token: float = 6.0
     infer_flops_per_token: float = 2.0
     gpu_price_per_hour: float = 3.93
@@ -144,23 +142,22 @@ def budget_line(law, cost: CostModel, budget: float, include_inference: bool = T
     return N, _data_left(cost, budget, N, include_inference), _loss_on_line(law, cost, budget, log_N, include_inference)
 
 
-def optimal_allocation(law, cost: CostModel, budget: float, include_inference: bool = True,
-                       band: float = 0.01) -> Allocation:
-    """Minimise the joint ``law`` on the budget line; also return the N within ``band`` of the best loss."""
-    _check_budget(cost, budget)
-    low, high = _log_N_range(cost, budget, include_inference)
+def minimise_along(loss_of_log_N, low: float, high: float, band: float = 0.01):
+    """Minimise ``loss_of_log_N`` (vectorised) over log N in [low, high]: a grid, then a bounded
+    Brent refinement. Returns (log N at the minimum, the loss there, (low edge, high edge) of the
+    log N whose loss is within ``band`` of it), the edges found by root finding."""
     grid = np.linspace(low, high, _GRID_POINTS)
-    losses = _loss_on_line(law, cost, budget, grid, include_inference)
+    losses = loss_of_log_N(grid)
     best = int(np.argmin(losses))
     bracket = (grid[max(best - 1, 0)], grid[min(best + 1, grid.size - 1)])
-    refined = minimize_scalar(lambda t: float(_loss_on_line(law, cost, budget, t, include_inference)),
-                              bounds=bracket, method="bounded", options={"xatol": 1e-10})
+    refined = minimize_scalar(lambda t: float(loss_of_log_N(t)), bounds=bracket, method="bounded",
+                              options={"xatol": 1e-10})
     log_N = refined.x if refined.fun <= losses[best] else grid[best]
-    loss = float(_loss_on_line(law, cost, budget, log_N, include_inference))
+    loss = float(loss_of_log_N(log_N))
     ceiling = (1.0 + band) * loss
 
     def excess(t):
-        return float(_loss_on_line(law, cost, budget, t, include_inference)) - ceiling
+        return float(loss_of_log_N(t)) - ceiling
 
     edges = []
     for step in (-1, 1):
@@ -169,6 +166,15 @@ def optimal_allocation(law, cost: CostModel, budget: float, include_inference: b
             i += step
         outside = i + step
         edges.append(grid[i] if not 0 <= outside < grid.size else brentq(excess, *sorted((grid[i], grid[outside]))))
+    return float(log_N), loss, (float(edges[0]), float(edges[1]))
+
+
+def optimal_allocation(law, cost: CostModel, budget: float, include_inference: bool = True,
+                       band: float = 0.01) -> Allocation:
+    """Minimise the joint ``law`` on the budget line; also return the N within ``band`` of the best loss."""
+    _check_budget(cost, budget)
+    log_N, loss, edges = minimise_along(lambda t: _loss_on_line(law, cost, budget, t, include_inference),
+                                        *_log_N_range(cost, budget, include_inference), band)
     N = float(np.exp(log_N))
     N_band = (float(np.exp(edges[0])), float(np.exp(edges[1])))
     D = float(_data_left(cost, budget, N, include_inference))

@@ -4,6 +4,11 @@
 recursively), results.json files and globs. Files that cannot be fitted (bad
 JSON, ``complete`` not true, no N, D or ``ce.reported``) are returned as
 ``(path, reason)`` pairs and left out of the table, never fitted silently.
+
+Fields newer than a results file are derived from what it holds, so old runs fit too:
+``proj_dim`` from ``config.proj_dim``; the training FLOPs ``C`` from ``N``, ``tokens_seen``,
+``steps`` and the config's batch, negatives and architecture (``compute.training_flops``);
+``device_seconds`` from ``wall_time_s`` x ``config.trainer.devices``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 
 from dense_scaling.results import RESULTS_FORMAT
 
+from .compute import training_flops
 from .errors import ScalingInputError
 
 RESULTS_NAME = "results.json"
@@ -43,6 +49,14 @@ class RunRecord:
     overrides: tuple[str, ...] = ()
     ranking: dict[str, float] = field(default_factory=dict)
     checkpoints: tuple[dict[str, float], ...] = ()  # ranking.history: step, ce and metrics per evaluation
+    proj_dim: float | None = None        # embedding dimension
+    C: float | None = None               # training FLOPs
+    device_seconds: float | None = None  # wall time x devices
+    steps: int | None = None             # training steps taken
+    batch_size: int | None = None        # training pairs per step (training.batch_size)
+    tokens_seen: float | None = None     # non-padding training tokens
+    reported_step: int | None = None     # the step ce.reported was measured at
+    last_eval_step: int | None = None    # the step of the last evaluation (ce.history)
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,10 @@ def _record(path: Path, payload) -> RunRecord:
     ci = tuple(float(v) for v in ci) if isinstance(ci, list) and len(ci) == 2 and all(map(_is_number, ci)) else None
     run = payload.get("run") if isinstance(payload.get("run"), dict) else {}
     ranking = payload.get("ranking") if isinstance(payload.get("ranking"), dict) else {}
+    config = payload.get("config") if isinstance(payload.get("config"), dict) else {}
+    proj_dim = _number(payload.get("proj_dim"), _config(config, "proj_dim"))
+    history = ce.get("history") if isinstance(ce.get("history"), list) else []
+    eval_steps = [entry[0] for entry in history if isinstance(entry, list) and entry and _is_number(entry[0])]
     return RunRecord(
         path=str(path), N=float(payload["N"]), D=float(payload["D"]), L=float(ce["reported"]), L_ci95=ci,
         protocol=payload.get("protocol"), model=run.get("model"), data=run.get("data"),
@@ -84,7 +102,54 @@ def _record(path: Path, payload) -> RunRecord:
         overrides=tuple(run.get("overrides") or ()),
         ranking={k: float(ranking[k]) for k in RANKING_METRICS if _is_number(ranking.get(k))},
         checkpoints=_checkpoints(ranking.get("history")),
+        proj_dim=proj_dim, C=_flops(payload, config, proj_dim), device_seconds=_device_seconds(payload, config),
+        steps=_integer(payload.get("steps")), batch_size=_integer(_config(config, "training", "batch_size")),
+        tokens_seen=_number(payload.get("tokens_seen")), reported_step=_integer(ce.get("reported_step")),
+        last_eval_step=int(max(eval_steps)) if eval_steps else None,
     )
+
+
+def _number(*candidates) -> float | None:
+    """The first candidate that is a number, as a float (None if none is)."""
+    return next((float(c) for c in candidates if _is_number(c)), None)
+
+
+def _integer(value) -> int | None:
+    return int(value) if _is_number(value) else None
+
+
+def _config(config: dict, *keys):
+    """``config[k1][k2]...``, or None where a level is missing."""
+    for key in keys:
+        if not isinstance(config, dict):
+            return None
+        config = config.get(key)
+    return config
+
+
+def _flops(payload: dict, config: dict, proj_dim: float | None) -> float | None:
+    """``flops.train``, or the same formula from N, tokens_seen, steps and the config (older files)."""
+    flops = payload.get("flops")
+    if isinstance(flops, dict) and _is_number(flops.get("train")):
+        return float(flops["train"])
+    arch = _config(config, "model", "arch") or {}
+    run = {"N": payload.get("N"), "tokens": payload.get("tokens_seen"), "steps": payload.get("steps"),
+           "batch_size": _config(config, "training", "batch_size"),
+           "num_negatives": _config(config, "training", "num_negatives"),
+           "layers": arch.get("num_hidden_layers"), "hidden": arch.get("hidden_size"), "proj_dim": proj_dim}
+    if not all(_is_number(v) for v in run.values()):
+        return None
+    return training_flops(**run) or None
+
+
+def _device_seconds(payload: dict, config: dict) -> float | None:
+    """``device_seconds``, or ``wall_time_s`` x a positive integer ``config.trainer.devices``."""
+    if _is_number(payload.get("device_seconds")):
+        return float(payload["device_seconds"])
+    devices = _config(config, "trainer", "devices")
+    if _is_number(payload.get("wall_time_s")) and _is_number(devices) and devices > 0:
+        return float(payload["wall_time_s"]) * int(devices)
+    return None
 
 
 def _checkpoints(history) -> tuple[dict[str, float], ...]:
@@ -165,8 +230,10 @@ def check_records(records: list[RunRecord]) -> None:
 
 
 def columns(records: list[RunRecord]) -> dict[str, np.ndarray]:
-    """The table as numpy columns (N, D, L, and each ranking metric, NaN where missing)."""
-    table = {name: np.array([getattr(r, name) for r in records], dtype=float) for name in ("N", "D", "L")}
+    """The table as numpy columns (N, D, L, proj_dim, C, device_seconds and each ranking metric,
+    NaN where missing)."""
+    table = {name: np.array([np.nan if getattr(r, name) is None else getattr(r, name) for r in records], dtype=float)
+             for name in ("N", "D", "L", "proj_dim", "C", "device_seconds")}
     for metric in RANKING_METRICS:
         table[metric] = np.array([r.ranking.get(metric, np.nan) for r in records], dtype=float)
     return table

@@ -1,8 +1,12 @@
-"""The three scaling laws of Fang et al. (SIGIR 2024), Eqs. 6-8.
+"""The scaling laws: Fang et al.'s (SIGIR 2024, Eqs. 6-8), Chinchilla's joint form, and the
+compute and embedding-dimension laws.
 
-    model size   L(N)   = (A/N)^alpha + d_N
-    data size    L(D)   = (B/D)^beta  + d_D
-    joint        L(N,D) = [(A/N)^(alpha/beta) + B/D]^beta + d
+    model size   L(N)   = (A/N)^alpha + d_N                              Eq. 6
+    data size    L(D)   = (B/D)^beta  + d_D                              Eq. 7
+    joint        L(N,D) = [(A/N)^(alpha/beta) + B/D]^beta + d            Eq. 8 (form "paper")
+    joint        L(N,D) = E + A/N^alpha + B/D^beta                       Hoffmann et al. (form "chinchilla")
+    compute      L(C)   = (C0/C)^gamma + d_C                             C = training FLOPs
+    dimension    L(d)   = (C/d)^gamma + delta_d                          d = embedding dimension (proj_dim)
 
 N counts parameters (plain units, see ``presets`` for the paper's convention),
 D counts annotated (query, positive) pairs, L is contrastive entropy in nats.
@@ -95,6 +99,7 @@ class ModelSizeLaw(_SizeLaw):
     inputs: ClassVar[tuple[str, ...]] = ("N",)
     param_names: ClassVar[tuple[str, ...]] = ("A", "alpha", "d_N")
     exponent_names: ClassVar[tuple[str, ...]] = ("alpha",)
+    floor_name: ClassVar[str] = "d_N"
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,37 @@ class DataSizeLaw(_SizeLaw):
     inputs: ClassVar[tuple[str, ...]] = ("D",)
     param_names: ClassVar[tuple[str, ...]] = ("B", "beta", "d_D")
     exponent_names: ClassVar[tuple[str, ...]] = ("beta",)
+    floor_name: ClassVar[str] = "d_D"
+
+
+@dataclass(frozen=True)
+class ComputeLaw(_SizeLaw):
+    """L(C) = (C0/C)^gamma + d_C, C the training FLOPs of a run."""
+
+    C0: float
+    gamma: float
+    d_C: float
+
+    kind: ClassVar[str] = "compute"
+    inputs: ClassVar[tuple[str, ...]] = ("C",)
+    param_names: ClassVar[tuple[str, ...]] = ("C0", "gamma", "d_C")
+    exponent_names: ClassVar[tuple[str, ...]] = ("gamma",)
+    floor_name: ClassVar[str] = "d_C"
+
+
+@dataclass(frozen=True)
+class DimensionLaw(_SizeLaw):
+    """L(d) = (C/d)^gamma + delta_d, d the embedding dimension (``proj_dim``)."""
+
+    C: float
+    gamma: float
+    delta_d: float
+
+    kind: ClassVar[str] = "dimension"
+    inputs: ClassVar[tuple[str, ...]] = ("proj_dim",)
+    param_names: ClassVar[tuple[str, ...]] = ("C", "gamma", "delta_d")
+    exponent_names: ClassVar[tuple[str, ...]] = ("gamma",)
+    floor_name: ClassVar[str] = "delta_d"
 
 
 @dataclass(frozen=True)
@@ -122,9 +158,11 @@ class JointLaw:
     d: float
 
     kind: ClassVar[str] = "joint"
+    form: ClassVar[str] = "paper"
     inputs: ClassVar[tuple[str, ...]] = ("N", "D")
     param_names: ClassVar[tuple[str, ...]] = ("A", "B", "alpha", "beta", "d")
     exponent_names: ClassVar[tuple[str, ...]] = ("alpha", "beta")
+    floor_name: ClassVar[str] = "d"
 
     def predict(self, N, D) -> np.ndarray:
         N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
@@ -181,5 +219,68 @@ class JointLaw:
         return np.array(starts)
 
 
-LAWS = {law.kind: law for law in (ModelSizeLaw, DataSizeLaw, JointLaw)}
-"""The law classes by kind: ``"model"``, ``"data"``, ``"joint"``."""
+@dataclass(frozen=True)
+class ChinchillaLaw:
+    """L(N, D) = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022, Eq. 2; the additive joint form)."""
+
+    A: float
+    B: float
+    E: float
+    alpha: float
+    beta: float
+
+    kind: ClassVar[str] = "joint"
+    form: ClassVar[str] = "chinchilla"
+    inputs: ClassVar[tuple[str, ...]] = ("N", "D")
+    param_names: ClassVar[tuple[str, ...]] = ("A", "B", "E", "alpha", "beta")
+    exponent_names: ClassVar[tuple[str, ...]] = ("alpha", "beta")
+    floor_name: ClassVar[str] = "E"
+
+    def predict(self, N, D) -> np.ndarray:
+        N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
+        return self.E + self.A / N ** self.alpha + self.B / D ** self.beta
+
+    def formula(self) -> str:
+        return (f"L(N, D) = {self.E:.6g} + {self.A:.6g} / N^{self.alpha:.6g}"
+                f" + {self.B:.6g} / D^{self.beta:.6g}")
+
+    def params(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_theta(cls, theta) -> "ChinchillaLaw":
+        log_A, log_B, log_E, alpha, beta = theta
+        return cls(A=float(np.exp(log_A)), B=float(np.exp(log_B)), E=float(np.exp(log_E)), alpha=float(alpha),
+                   beta=float(beta))
+
+    @staticmethod
+    def log_predict(theta, log_inputs) -> tuple[np.ndarray, np.ndarray]:
+        """log L = logsumexp(log A - alpha log N, log B - beta log D, log E) and its Jacobian for
+        theta = (log A, log B, log E, alpha, beta) (Besiroglu et al.'s parameterisation)."""
+        log_A, log_B, log_E, alpha, beta = theta
+        log_N, log_D = log_inputs
+        model_term, data_term = log_A - alpha * log_N, log_B - beta * log_D
+        out = np.logaddexp(np.logaddexp(model_term, data_term), log_E)
+        w_model, w_data, w_floor = np.exp(model_term - out), np.exp(data_term - out), np.exp(log_E - out)
+        jac = np.stack([w_model, w_data, w_floor, -w_model * log_N, -w_data * log_D], axis=1)
+        return out, jac
+
+    @staticmethod
+    def start_grid(log_inputs, log_L) -> np.ndarray:
+        """Starts over both exponents and the floor, the reducible loss split evenly between N and D."""
+        log_N, log_D = log_inputs
+        starts = []
+        for alpha, beta, fraction in itertools.product((0.2, 0.5, 1.0), (0.2, 0.5, 1.0), (0.1, 0.6)):
+            floor, reducible = _floor_and_reducible(log_L, fraction)
+            log_A = np.log(0.5 * reducible) + alpha * np.median(log_N)  # half the reducible loss each
+            log_B = np.log(0.5 * reducible) + beta * np.median(log_D)
+            starts.append((log_A, log_B, np.log(floor), alpha, beta))
+        return np.array(starts)
+
+
+LAWS = {law.kind: law for law in (ModelSizeLaw, DataSizeLaw, JointLaw, ComputeLaw, DimensionLaw)}
+"""The law classes by kind: ``"model"``, ``"data"``, ``"joint"`` (the paper's form), ``"compute"``,
+``"dimension"``."""
+
+JOINT_FORMS = {law.form: law for law in (JointLaw, ChinchillaLaw)}
+"""The joint law's forms: ``"paper"`` (Eq. 8) and ``"chinchilla"`` (additive)."""

@@ -16,8 +16,11 @@ from dense_scaling.results import atomic_open
 
 from .budget import Allocation, budget_line
 from .collect import RANKING_METRICS
+from .compute import iso_flop_curve
 
 FORMATS = ("png", "svg")
+AXIS_LABELS = {"N": "model size N (parameters)", "D": "data size D (annotated pairs)",
+               "C": "training compute C (FLOPs)", "proj_dim": "embedding dimension d (proj_dim)"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,8 @@ def _colors(n: int):
 
 
 def plot_size_fits(axis: str, series: list[Series], out_base: Path, title: str) -> list[Path]:
-    """CE against N or D, one colour per group, fitted curve over its points (paper Figs. 1, 3, 4, 5)."""
+    """CE against N, D, C or proj_dim, one colour per group, fitted curve over its points (paper
+    Figs. 1, 3, 4, 5; the compute and dimension laws)."""
     fig = Figure(figsize=(6, 4.5), layout="constrained")
     ax = fig.add_subplot()
     for color, s in zip(_colors(len(series)), series):
@@ -54,10 +58,35 @@ def plot_size_fits(axis: str, series: list[Series], out_base: Path, title: str) 
             ax.plot(grid, s.law.predict(grid), color=color, lw=1.2)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("model size N (parameters)" if axis == "N" else "data size D (annotated pairs)")
+    ax.set_xlabel(AXIS_LABELS[axis])
     ax.set_ylabel("contrastive entropy")
     ax.set_title(title)
     ax.legend(fontsize=7)
+    return save(fig, out_base)
+
+
+def plot_iso_flops(law, protocol, optima, runs: Series | None, out_base: Path, title: str) -> list[Path]:
+    """Chinchilla-style IsoFLOP figure from a joint law: left, predicted CE against N along each
+    compute budget C = 6 N tokens(D, steps), optimum starred (``optima``: ``ComputeOptimum``s) and
+    the runs (``runs.x`` = N) as grey points; right, the optimal N and D against C."""
+    fig = Figure(figsize=(10, 4.2), layout="constrained")
+    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    for color, best in zip(_colors(len(optima)), optima):
+        N, _, loss = iso_flop_curve(law, protocol, best.flops)
+        keep = (loss <= 2 * best.loss) & (N >= best.N / 1e3)
+        left.plot(N[keep], loss[keep], color=color, lw=1.2, label=f"C={best.flops:.2g}: N*={best.N:.3g}, D*={best.D:.3g}")
+        left.scatter([best.N], [best.loss], color=color, marker="*", s=90, zorder=3)
+    if runs is not None:
+        left.scatter(runs.x, runs.L, color="grey", s=14, label="runs (their own compute)")
+    left.set(xscale="log", yscale="log", xlabel=AXIS_LABELS["N"], ylabel="predicted contrastive entropy",
+             title="IsoFLOP curves")
+    left.legend(fontsize=6)
+    flops = [b.flops for b in optima]
+    right.plot(flops, [b.N for b in optima], "o-", label="N* (parameters)")
+    right.plot(flops, [b.D for b in optima], "s-", label="D* (pairs)")
+    right.set(xscale="log", yscale="log", xlabel=AXIS_LABELS["C"], title="compute-optimal N and D")
+    right.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
     return save(fig, out_base)
 
 
@@ -107,9 +136,10 @@ def plot_budgets(law, cost, allocations: list[Allocation], out_base: Path) -> li
     return save(fig, out_base)
 
 
-def plot_ce_vs_metrics(points: dict[str, list[dict[str, float]]], out_base: Path) -> list[Path]:
+def plot_ce_vs_metrics(points: dict[str, list[dict[str, float]]], out_base: Path, maps=None) -> list[Path]:
     """CE against MAP@10, NDCG@10 and Recall@1000 (paper Fig. 2): one point per run, or a line
-    through a run's checkpoints; ``points`` as :func:`~dense_scaling.scaling.collect.ce_vs_ranking`."""
+    through a run's checkpoints; ``points`` as :func:`~dense_scaling.scaling.collect.ce_vs_ranking`.
+    ``maps`` (metric -> ``ranking.MetricMap``) adds each fitted curve with its 95% prediction band."""
     names = RANKING_METRICS[:3]
     fig = Figure(figsize=(4 * len(names), 3.6), layout="constrained")
     single = {label: rows[0] for label, rows in points.items() if len(rows) == 1}
@@ -120,6 +150,13 @@ def plot_ce_vs_metrics(points: dict[str, list[dict[str, float]]], out_base: Path
             ax.scatter([r["ce"] for r in single.values()], [r[name] for r in single.values()], s=14, label="runs")
         for (label, rows), color in zip(traced.items(), _colors(len(traced))):
             ax.plot([r["ce"] for r in rows], [r[name] for r in rows], "o-", ms=3, color=color, label=label)
+        if maps and name in maps:
+            fitted = maps[name]
+            grid = np.linspace(*fitted.ce_range, 100)
+            band = np.array([fitted.interval(ce) for ce in grid])
+            ax.fill_between(grid, band[:, 0], band[:, 1], color="black", alpha=0.1, lw=0)
+            (curve,) = ax.plot(grid, fitted.predict(grid), color="black", lw=1.5, label=f"fit: {fitted.form}")
+            ax.legend(handles=[curve], fontsize=6, loc="upper right")
         ax.set_xlabel("contrastive entropy")
         ax.set_ylabel(name)
     if traced and len(traced) <= 10:
