@@ -166,7 +166,10 @@ class JointLaw:
 
     def predict(self, N, D) -> np.ndarray:
         N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
-        return ((self.A / N) ** (self.alpha / self.beta) + self.B / D) ** self.beta + self.d
+        # In log space: a fit with a small beta has (A/N)^(alpha/beta) far past float range even
+        # where the law itself is a modest number.
+        log_inner = np.logaddexp(self.alpha / self.beta * np.log(self.A / N), np.log(self.B / D))
+        return np.exp(self.beta * log_inner) + self.d
 
     def formula(self) -> str:
         return (
