@@ -28,10 +28,30 @@ def load_model(model_dir: str | Path, checkpoint: str | Path | None = None) -> B
     """A saved BiEncoder, with the weights of a Lightning checkpoint of the same model if given."""
     model = BiEncoder.from_pretrained(model_dir)
     if checkpoint:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
-        weights = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
-        model.load_state_dict(weights)
+        model.load_state_dict(checkpoint_weights(checkpoint))
     return model
+
+
+def checkpoint_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The BiEncoder weights of a Lightning checkpoint, read with ``weights_only=True``: a file
+    holding more than tensors and plain values (a pickle that would run code) is refused unread."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ValueError(f"checkpoint={path}: no such file; give a run's checkpoints/last.ckpt") from None
+    except Exception as error:  # torch raises several types for a file it cannot or will not read
+        text = str(error)
+        if "WeightsUnpickler error" in text:  # not a pickle of tensors and plain values (or no pickle)
+            detail = text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0]
+            reason = f"not tensors and plain values alone: {detail}; refused unread, so no code in it ran"
+        else:
+            reason = (text.splitlines() or [type(error).__name__])[0][:200]
+        raise ValueError(
+            f"checkpoint={path}: not a loadable checkpoint ({reason}); give a run's checkpoints/last.ckpt"
+        ) from None
+    if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
+        raise ValueError(f"checkpoint={path}: no 'state_dict' in it; give a Lightning checkpoint of a training run")
+    return {k.removeprefix("model."): v for k, v in state["state_dict"].items() if k.startswith("model.")}
 
 
 def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict:

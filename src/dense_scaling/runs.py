@@ -142,7 +142,7 @@ def resume_checkpoint(out_dir: str | Path) -> Path | None:
             torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         except Exception as error:  # any failure to read it means it cannot be resumed from
             os.replace(path, path.with_name(f"{name}.unreadable"))
-            moved.append(f"{path} ({type(error).__name__}: {str(error).splitlines()[0][:200]})")
+            moved.append(f"{path} -> {name}.unreadable ({type(error).__name__}: {str(error).splitlines()[0][:120]})")
             continue
         if moved:
             print(f"unreadable checkpoint moved aside: {'; '.join(moved)}; resuming from {path}")

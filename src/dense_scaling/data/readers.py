@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import zlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -86,12 +87,10 @@ def _content_hash(ids: list[str], texts: list[str]) -> str:
     return digest.hexdigest()
 
 
-def _open_text(path: Path):
+def _open_bytes(path: Path):
     if not path.is_file():
         raise DataFormatError(f"{path}: no such file; check data.path and the file names")
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
 def find_jsonl(folder: Path, stem: str, required: bool = True) -> Path | None:
@@ -112,11 +111,16 @@ def _read_jsonl(path: Path, with_title: bool) -> tuple[list[str], list[str]]:
     for lineno, line in iter_lines(path):
         try:
             record = json.loads(line)
-            doc_id, text = str(record["_id"]), record["text"]
+            doc_id, text = record["_id"], record["text"]
         except (json.JSONDecodeError, KeyError, TypeError) as err:
             raise DataFormatError(
                 f"{path}:{lineno}: not a JSON object with '_id' and 'text' ({err}); fix or remove the line"
             ) from None
+        if not isinstance(doc_id, (str, int)) or isinstance(doc_id, bool):
+            raise DataFormatError(f"{path}:{lineno}: '_id' is {json.dumps(doc_id)}; ids are strings (or integers)")
+        if not isinstance(text, str):
+            raise DataFormatError(f"{path}:{lineno}: 'text' is {json.dumps(text)}, not a string; give the text as a string")
+        doc_id = str(doc_id)
         if doc_id in seen:
             raise DataFormatError(f"{path}:{lineno}: duplicate _id '{doc_id}'; ids must be unique")
         seen.add(doc_id)
@@ -125,15 +129,32 @@ def _read_jsonl(path: Path, with_title: bool) -> tuple[list[str], list[str]]:
         texts.append(f"{title} {text}".strip() if with_title and title else text)
     if not ids:
         raise DataFormatError(f"{path}: no records; the file is empty")
+    if not any(text.strip() for text in texts):
+        raise DataFormatError(f"{path}: every 'text' is empty; nothing to encode")
     return ids, texts
 
 
 def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Non-blank lines with their 1-based numbers."""
-    with _open_text(path) as lines:
-        for lineno, line in enumerate(lines, 1):
-            if line.strip():
-                yield lineno, line.rstrip("\n\r")
+    """Non-blank lines with their 1-based numbers, decoded as UTF-8 (a leading BOM is dropped);
+    undecodable bytes and a truncated or corrupt ``.gz`` are errors naming the file and line."""
+    lineno = 0
+    try:
+        with _open_bytes(path) as lines:
+            for lineno, raw in enumerate(lines, 1):
+                try:
+                    line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+                except UnicodeDecodeError as err:
+                    raise DataFormatError(
+                        f"{path}:{lineno}: not UTF-8 (byte {raw[err.start]:#04x} at column {err.start + 1}); "
+                        "re-encode the file as UTF-8"
+                    ) from None
+                if line.strip():
+                    yield lineno, line.rstrip("\n\r")
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise DataFormatError(
+            f"{path}: the gzip archive is truncated or corrupt after line {lineno} ({err}); "
+            "copy or compress the file again"
+        ) from None
 
 
 _HEADER_WORDS = {"qid", "pid", "docid", "query-id", "corpus-id", "query_id", "doc_id", "score", "rel", "relevance"}
@@ -208,7 +229,7 @@ def load_beir(path: str | Path, name: str | None = None, with_title: bool = True
     )
     qrels_dir = folder / "qrels"
     for qrels_file in sorted(qrels_dir.glob("*.tsv")) if qrels_dir.is_dir() else []:
-        data.qrels[qrels_file.stem] = read_qrels(qrels_file, data.corpus_index, data.query_index, header=True)
+        data.qrels[qrels_file.stem] = read_qrels(qrels_file, data.corpus_index, data.query_index)
     if not data.qrels:
         raise DataFormatError(f"{qrels_dir}: no <split>.tsv qrels files; a BEIR folder needs at least one")
     return data
