@@ -25,6 +25,7 @@ from dense_scaling.model.evaluation import test_evaluator, val_evaluator
 from dense_scaling.model.finite import FiniteGuard
 from dense_scaling.model.module import ContrastiveRetriever
 from dense_scaling.model.rng import RandomState
+from dense_scaling.precision import trainer_precision
 from dense_scaling.results import RESULTS_FORMAT, write_json_atomic
 from dense_scaling.scaling.compute import flops_field
 
@@ -52,7 +53,8 @@ def run(cfg: DictConfig, out_dir: str | Path) -> dict:
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     callbacks = [FiniteGuard(), RandomState(), StepProgressBar(), *([evaluation] if evaluation else []),
                  runs.RunCheckpoints(out_dir, cfg.training.checkpoint_every_n_steps)]  # checkpoints last
-    trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, enable_checkpointing=False)
+    precision = trainer_precision(cfg.trainer)
+    trainer = instantiate(cfg.trainer, precision=precision, logger=logger, callbacks=callbacks, enable_checkpointing=False)
     trainer.fit(module, datamodule=datamodule, ckpt_path=runs.resume_checkpoint(out_dir), weights_only=True)
     wall_time = module.elapsed_s()
     if not trainer.is_global_zero:  # data-parallel ranks > 0: rank 0 evaluates and writes
@@ -69,6 +71,7 @@ def run(cfg: DictConfig, out_dir: str | Path) -> dict:
             "annotation": cfg.data.annotation,
             "seed": cfg.seed,
             "study": cfg.study,
+            "precision": precision,
             "overrides": _overrides(),
         },
         **model.size_fields(),
