@@ -35,7 +35,7 @@ class ScriptedEvaluator:
         return SimpleNamespace(means=means, as_dict=lambda: means), {}
 
     def describe(self):
-        return {"K": 4, "R": 1}
+        return {"K": 4, "R": 1, "pool_size": 10, "num_pairs": 3, "subcorpus_size": 3}
 
 
 def _drive(callback, steps):
@@ -59,23 +59,25 @@ def test_selection_protocols_pick_their_step_and_rank_with_its_weights(protocol,
     callback = EvaluationCallback(test, val, every_n_steps=10, protocol=protocol)
     module = _drive(callback, [10, 20, 30])
     results = callback.results()
+    ce, ranking = results["ce"], results["ranking"]
     assert results["protocol"] == protocol
-    assert results["ce"]["reported_step"] == selected_step == test.ranked_with == module.model.weight.item()
-    assert (results["ce"]["best"], results["ce"]["best_step"], results["ce"]["final"]) == (2.0, 20, 2.5)
-    assert results["ce"]["val_best_step"] == 10
-    assert results["ranking"]["step"] == selected_step
+    assert ce.reported_step == selected_step == test.ranked_with == module.model.weight.item()
+    assert (ce.best, ce.best_step, ce.final) == (2.0, 20, 2.5)
+    assert ce.val_best_step == 10
+    assert ranking.step == selected_step and ranking.metrics == {"map@10": 1 / selected_step}
 
 
 def test_ranking_at_every_evaluation_pairs_each_checkpoints_ce_with_its_metrics():
     test = ScriptedEvaluator([3.0, 2.0, 2.5])
     callback = EvaluationCallback(test, every_n_steps=10, ranking_every_eval=True)
     _drive(callback, [10, 20, 30])
-    history = callback.results()["ranking"]["history"]
+    history = callback.results()["ranking"].history
     assert history == [{"step": 10, "ce": 3.0, "map@10": 1 / 10}, {"step": 20, "ce": 2.0, "map@10": 1 / 20},
                        {"step": 30, "ce": 2.5, "map@10": 1 / 30}]
     without = EvaluationCallback(ScriptedEvaluator([3.0, 2.0]), every_n_steps=10)
     _drive(without, [10, 20])
-    assert "history" not in without.results()["ranking"]
+    assert without.results()["ranking"].history is None
+    assert "history" not in without.results()["ranking"].to_json()
 
 
 def test_val_selected_without_a_validation_split_is_refused():
@@ -110,32 +112,33 @@ def squad_runs(tmp_path_factory):
 @pytest.mark.slow
 def test_training_results_carry_ce_and_ranking(squad_runs):
     _, trained, _ = squad_runs
-    ce = trained["ce"]
-    assert trained["protocol"] == "test-best"
+    ce = trained.to_json()["ce"]
+    assert trained.protocol == "test-best"
     assert [step for step, *_ in ce["history"]] == [75, 150]
     assert ce["reported"] == min(value for _, value in ce["history"]) == ce["best"]
     assert ce["reported_ci95"][0] < ce["reported"] < ce["reported_ci95"][1]
     assert (ce["K"], ce["R"], ce["pool_size"], ce["num_pairs"]) == (256, 2, 1000, 2373)
-    assert trained["ranking"]["subcorpus_size"] == 2067 and trained["ranking"]["num_queries"] == 2373
+    assert trained.ranking.subcorpus_size == 2067 and trained.ranking.num_queries == 2373
 
 
 @pytest.mark.slow
 def test_evaluate_scores_the_trained_model_above_its_untrained_start(squad_runs):
     _, _, scored = squad_runs
     before, after = scored["untrained"], scored["trained"]
-    assert after["ce"]["reported"] < before["ce"]["reported"]
+    assert after.ce.reported < before.ce.reported
     for metric in ("map@10", "ndcg@10", "mrr@10", "recall@1000"):
-        assert after["ranking"][metric] > before["ranking"][metric], metric
+        assert after.ranking.metrics[metric] > before.ranking.metrics[metric], metric
 
 
 @pytest.mark.slow
 def test_evaluate_agrees_with_the_training_run_and_with_trec_eval_on_its_files(squad_runs):
     root, trained, scored = squad_runs
-    assert scored["trained"]["ce"]["reported"] == pytest.approx(trained["ce"]["reported"], abs=2e-3)
+    assert scored["trained"].ce.reported == pytest.approx(trained.ce.reported, abs=2e-3)
+    assert (scored["trained"].D, scored["untrained"].D) == (trained.D, None)  # D from the model's training run
     run_file, qrels_file = root / "eval-trained" / "run.trec", root / "eval-trained" / "qrels.trec"
     evaluator = pytrec_eval.RelevanceEvaluator(read_qrels(qrels_file), {"map_cut.10", "ndcg_cut.10", "recall.1000"})
     per_query = evaluator.evaluate(read_run(run_file))
     for ours, theirs in (("map@10", "map_cut_10"), ("ndcg@10", "ndcg_cut_10"), ("recall@1000", "recall_1000")):
         expected = np.mean([values[theirs] for values in per_query.values()])
-        assert scored["trained"]["ranking"][ours] == pytest.approx(expected, abs=1e-6)
+        assert scored["trained"].ranking.metrics[ours] == pytest.approx(expected, abs=1e-6)
     assert json.loads((root / "eval-trained" / "results.json").read_text())["complete"] is True

@@ -115,7 +115,7 @@ def test_checkpoints_keep_the_last_two_and_resume_continues_the_steps(compose_tr
              for name in ("last.ckpt", "previous.ckpt")}
     assert steps == {"last.ckpt": 4, "previous.ckpt": 2}
     assert not list((out / "checkpoints").glob(".*tmp"))
-    assert run(cfg, out)["steps"] == 6
+    assert run(cfg, out).steps == 6
 
 
 def test_a_resumed_metrics_csv_keeps_the_earlier_rows_and_replaces_the_relogged_ones(tmp_path):

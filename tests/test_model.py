@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 from hydra.utils import instantiate
@@ -80,6 +82,22 @@ def test_uncached_hub_model_offline_says_how_to_proceed(monkeypatch):
     with pytest.raises(OSError, match="init=scratch") as err:
         load_encoder("pretrained", hub_id="google/bert_uncased_L-2_H-128_A-2-not-cached")
     assert "local folder" in str(err.value)
+
+
+def test_a_model_folder_asking_for_remote_code_does_not_run_it(tmp_path):
+    # trust_remote_code stays off: a folder whose config points AutoModel at its own Python file
+    # loads the stock architecture of its model_type, and that file is never imported
+    _tiny_encoder().save_pretrained(tmp_path / "hf")
+    config = json.loads((tmp_path / "hf" / "config.json").read_text())
+    config["auto_map"] = {"AutoModel": "modeling_evil.EvilModel"}
+    (tmp_path / "hf" / "config.json").write_text(json.dumps(config))
+    marker = tmp_path / "code_ran"
+    (tmp_path / "hf" / "modeling_evil.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\nfrom transformers import BertModel as EvilModel\n"
+    )
+    encoder = load_encoder("pretrained", hub_id=str(tmp_path / "hf"))
+    assert type(encoder).__module__.startswith("transformers.models.bert")
+    assert not marker.exists()
 
 
 def test_unknown_init_is_rejected():

@@ -75,4 +75,4 @@ def test_a_run_prints_its_auto_precision_and_records_it(compose_train, tmp_path,
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("precision ")]
     assert lines == ["precision 32-true (trainer.precision=auto): the CPU has no native bf16 (neither amx_bf16 nor "
                      "avx512_bf16 in its flags); bf16 autocast would be emulated and slower"]
-    assert results["run"]["precision"] == "32-true"
+    assert results.run.precision == "32-true"

@@ -88,9 +88,9 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(compose_train, tmp_
     monkeypatch.setattr(ContrastiveRetriever, "training_step", counted)
     results = run(cfg, out)
     assert steps_run == [2, 3]  # picked up after the step-2 checkpoint
-    assert results["steps"] == 4
-    assert [step for step, _ in results["ce"]["history"]] == [2, 4]  # the step-2 evaluation survived
-    assert results["wall_time_s"] > first_attempt_s > 0  # both attempts counted
+    assert results.steps == 4
+    assert [step for step, _ in results.ce.history] == [2, 4]  # the step-2 evaluation survived
+    assert results.wall_time_s > first_attempt_s > 0  # both attempts counted
 
 
 def test_training_time_adds_up_across_attempts():

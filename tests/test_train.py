@@ -17,7 +17,7 @@ def test_quickstart_run_writes_complete_results(compose_train, tmp_path):
     )
     results = run(cfg, tmp_path / "run")
     on_disk = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert on_disk == json.loads(json.dumps(results))
+    assert on_disk == json.loads(json.dumps(results.to_json()))
     assert on_disk["complete"] is True and on_disk["D"] == 64 and on_disk["steps"] == 4
     assert on_disk["N"] == 32 * 32 * 12 + 13 * 32 + 2 * 32
     assert on_disk["N_with_projection"] == on_disk["N"] + 32 * 768 + 768

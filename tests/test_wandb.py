@@ -12,6 +12,7 @@ import pytest
 
 from dense_scaling import wandb_setup
 from dense_scaling.fit import main as fit_main
+from dense_scaling.results import RANKING_METRICS, RunResults
 from tests.helpers.results import write_result
 
 
@@ -81,11 +82,11 @@ def test_logger_config_resolves_offline_and_groups_by_study(compose_train, monke
 def test_a_finished_run_sends_its_config_sizes_and_summary(compose_train, recording_wandb):
     cfg = compose_train("logger=wandb", "study=wandb_test", "model=micro_L1_H32", "data.num_train_pairs=64")
     recording_wandb.init()  # Lightning's WandbLogger opened the run during training
-    results = json.loads(write_result(Path(recording_wandb.run_dir), 1e5, 64, 2.5).read_text())
+    results = RunResults.read(write_result(Path(recording_wandb.run_dir), 1e5, 64, 2.5))
     wandb_setup.finish_run(cfg, results)
     run = recording_wandb.run
     assert run.summary == {"N": 1e5, "D": 64, "steps": 400, "ce.reported": 2.5, "ce.best": 2.5, "ce.final": 2.5,
-                           **{f"ranking.{k}": results["ranking"][k] for k in wandb_setup.SUMMARY_RANKING}}
+                           **{f"ranking.{k}": results.ranking.metrics[k] for k in RANKING_METRICS}}
     assert run.config["N"] == 1e5 and run.config["D"] == 64
     assert run.config["study"] == "wandb_test" and run.config["model"]["name"] == "micro_L1_H32"
     assert recording_wandb.finished == [0]
@@ -98,8 +99,8 @@ def test_a_failed_run_is_marked_failed(compose_train, recording_wandb):
     assert recording_wandb.finished == [1] and recording_wandb.run.summary == {}
 
 
-def test_a_run_without_the_wandb_logger_sends_nothing(compose_train, recording_wandb):
-    wandb_setup.finish_run(compose_train("logger=csv"), {"N": 1, "D": 1, "steps": 1})
+def test_a_run_without_the_wandb_logger_sends_nothing(compose_train, recording_wandb, tmp_path):
+    wandb_setup.finish_run(compose_train("logger=csv"), RunResults.read(write_result(tmp_path / "r", 1, 1, 2.0)))
     assert recording_wandb.inits == [] and recording_wandb.finished == []
 
 

@@ -21,7 +21,7 @@ from dense_scaling.data.datamodule import RetrievalDataModule
 from dense_scaling.metrics import write_qrels, write_run
 from dense_scaling.model.biencoder import BiEncoder
 from dense_scaling.model.evaluation import test_evaluator
-from dense_scaling.results import RESULTS_FORMAT, write_json_atomic
+from dense_scaling.results import RESULTS_NAME, CEPart, RankingPart, RunInfo, RunResults, format_metrics
 
 
 def load_model(model_dir: str | Path, checkpoint: str | Path | None = None) -> BiEncoder:
@@ -54,8 +54,21 @@ def checkpoint_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("model."): v for k, v in state["state_dict"].items() if k.startswith("model.")}
 
 
-def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict:
-    """Score ``cfg.model_dir`` on ``cfg.data``'s test split; write the results into ``out_dir``."""
+def training_run(model_dir: str | Path) -> RunResults | None:
+    """The results of the training run that wrote ``model_dir`` (``<run>/model``), if its folder
+    holds a readable, complete results.json with a D; else None."""
+    path = Path(model_dir).resolve().parent / RESULTS_NAME
+    try:
+        results = RunResults.read(path)
+    except (OSError, ValueError):  # absent, unreadable or not a results file: D stays unknown
+        return None
+    return results if results.complete and results.D is not None else None
+
+
+def evaluate(cfg: DictConfig, out_dir: str | Path) -> RunResults:
+    """Score ``cfg.model_dir`` on ``cfg.data``'s test split; write the results into ``out_dir``.
+    D and the annotation come from the model's training run when its folder says them (else D is
+    None: the record is kept but not fittable)."""
     out_dir, started = Path(out_dir), time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     model = load_model(cfg.model_dir, cfg.checkpoint)
@@ -74,19 +87,22 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict:
     ranking, run = evaluator.ranking(model, context)
     write_run(out_dir / "run.trec", run)
     write_qrels(out_dir / "qrels.trec", evaluator.qrels)
-    results = {
-        "format": RESULTS_FORMAT,
-        "complete": True,
-        "run": {"model": str(cfg.model_dir), "data": cfg.data.name, "annotation": cfg.data.annotation,
-                "study": cfg.study, "checkpoint": cfg.checkpoint},
+    trained = training_run(cfg.model_dir)
+    results = RunResults(
+        run=RunInfo(model=str(cfg.model_dir), data=cfg.data.name,
+                    annotation=trained.run.annotation if trained else cfg.data.annotation, study=cfg.study,
+                    checkpoint=cfg.checkpoint, trained_run=str(Path(cfg.model_dir).resolve().parent) if trained else None),
         **model.size_fields(),
-        "protocol": "evaluate",
-        "ce": {"reported": ce.mean, "reported_ci95": list(ce.ci95), **evaluator.describe()},
-        "ranking": {**ranking.as_dict(), "subcorpus_size": len(evaluator.subcorpus), "top_k": evaluator.top_k},
-        "wall_time_s": round(time.perf_counter() - started, 3),
-        "config": OmegaConf.to_container(cfg, resolve=True),
-    }
-    write_json_atomic(out_dir / "results.json", results)
+        D=trained.D if trained else None,
+        protocol="evaluate",
+        ce=CEPart(reported=ce.mean, reported_ci95=list(ce.ci95), **evaluator.describe()),
+        ranking=RankingPart.from_json({**ranking.as_dict(), "subcorpus_size": len(evaluator.subcorpus),
+                                       "top_k": evaluator.top_k}),
+        proj_dim=model.projection.out_features,
+        wall_time_s=round(time.perf_counter() - started, 3),
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+    results.write(out_dir / RESULTS_NAME)
     return results
 
 
@@ -94,13 +110,14 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict:
 def main(cfg: DictConfig) -> None:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     results = evaluate(cfg, out_dir)
-    ce, ranking = results["ce"], results["ranking"]
+    ce, ranking = results.ce, results.ranking
     print(
-        f"contrastive entropy {ce['reported']:.3f} [{ce['reported_ci95'][0]:.3f}, {ce['reported_ci95'][1]:.3f}] "
-        f"on {ce['num_pairs']:,} pairs (K={ce['K']}, R={ce['R']}, pool {ce['pool_size']:,})\n"
-        f"MAP@10 {ranking['map@10']:.4f}  NDCG@10 {ranking['ndcg@10']:.4f}  MRR@10 {ranking['mrr@10']:.4f}  "
-        f"Recall@1000 {ranking['recall@1000']:.4f} over {ranking['subcorpus_size']:,} passages\n"
-        f"written: {out_dir / 'results.json'}, {out_dir / 'run.trec'}, {out_dir / 'qrels.trec'}"
+        f"contrastive entropy {ce.reported:.3f} [{ce.reported_ci95[0]:.3f}, {ce.reported_ci95[1]:.3f}] "
+        f"on {ce.num_pairs:,} pairs (K={ce.K}, R={ce.R}, pool {ce.pool_size:,})\n"
+        f"{format_metrics(ranking.metrics)} over {ranking.subcorpus_size:,} passages\n"
+        f"N = {results.N:,}, D = " + (f"{results.D:,} (from {results.run.trained_run})" if results.D is not None
+                                      else "unknown (the model's folder is not a training run's): not fittable") + "\n"
+        f"written: {out_dir / RESULTS_NAME}, {out_dir / 'run.trec'}, {out_dir / 'qrels.trec'}"
     )
 
 

@@ -26,13 +26,13 @@ import numpy as np
 from dense_scaling.scaling import plots
 from dense_scaling.scaling.analysis import Analysis, analyse
 from dense_scaling.scaling.budget import CostModel
-from dense_scaling.scaling.collect import RANKING_METRICS, ce_vs_ranking, check_records, collect
+from dense_scaling.scaling.collect import ce_vs_ranking, check_records, collect
 from dense_scaling.scaling.errors import ScalingInputError
 from dense_scaling.scaling.fitting import HUBER_DELTA
 from dense_scaling.scaling.laws import JOINT_FORMS
 from dense_scaling.scaling.predict import parse_point
 from dense_scaling.scaling.presets import PRESETS, get_preset
-from dense_scaling.results import write_json_atomic, write_text_atomic
+from dense_scaling.results import RANKING_METRICS, write_json_atomic, write_text_atomic
 from dense_scaling.scaling.report import params_document, render_report
 from dense_scaling.scaling.sweep import FORM_CHOICES, LAW_CHOICES, fit_sweep
 

@@ -28,7 +28,7 @@ import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from dense_scaling.results import write_json_atomic, write_text_atomic
+from dense_scaling.results import RESULTS_NAME, RunResults, write_json_atomic, write_text_atomic
 
 VOLATILE_KEYS = (
     "cache_dir", "datamodule.cache_dir", "data.reader.cache_dir", "datamodule.reader.cache_dir", "logger", "trainer.default_root_dir",
@@ -90,10 +90,10 @@ def claim(out_dir: str | Path) -> Iterator[str | None]:
 def completed(out_dir: str | Path, digest: str) -> bool:
     """True when ``out_dir/results.json`` is complete and was made from a config with ``digest``."""
     try:
-        results = json.loads((Path(out_dir) / "results.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        results = RunResults.read(Path(out_dir) / RESULTS_NAME)
+    except (OSError, ValueError):  # absent, torn, or not a results file
         return False
-    return results.get("complete") is True and config_hash(results.get("config") or {}) == digest
+    return results.complete and config_hash(results.config) == digest
 
 
 def prepare(out_dir: str | Path, digest: str) -> None:

@@ -26,15 +26,15 @@ from dense_scaling.model.finite import FiniteGuard
 from dense_scaling.model.module import ContrastiveRetriever
 from dense_scaling.model.rng import RandomState
 from dense_scaling.precision import trainer_precision
-from dense_scaling.results import RESULTS_FORMAT, write_json_atomic
+from dense_scaling.results import RESULTS_NAME, RunInfo, RunResults, format_metrics
 from dense_scaling.scaling.compute import flops_field
 
 log = logging.getLogger("dense_scaling")
 
 
-def run(cfg: DictConfig, out_dir: str | Path) -> dict:
+def run(cfg: DictConfig, out_dir: str | Path) -> RunResults | None:
     """Train as ``cfg`` says, write ``results.json`` and ``model/`` into ``out_dir``; return the results
-    (on data-parallel ranks other than 0, which write nothing, an empty dict)."""
+    (on data-parallel ranks other than 0, which write nothing, None)."""
     out_dir = Path(out_dir)
     check_train_config(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -58,38 +58,29 @@ def run(cfg: DictConfig, out_dir: str | Path) -> dict:
     trainer.fit(module, datamodule=datamodule, ckpt_path=runs.resume_checkpoint(out_dir), weights_only=True)
     wall_time = module.elapsed_s()
     if not trainer.is_global_zero:  # data-parallel ranks > 0: rank 0 evaluates and writes
-        return {}
+        return None
 
     model.save_pretrained(out_dir / "model")
     datamodule.tokenizer.save_pretrained(out_dir / "model" / "tokenizer")
-    results = {
-        "format": RESULTS_FORMAT,
-        "complete": True,
-        "run": {
-            "model": cfg.model.name,
-            "data": cfg.data.name,
-            "annotation": cfg.data.annotation,
-            "seed": cfg.seed,
-            "study": cfg.study,
-            "precision": precision,
-            "overrides": _overrides(),
-        },
+    results = RunResults(
+        run=RunInfo(model=cfg.model.name, data=cfg.data.name, annotation=cfg.data.annotation, seed=cfg.seed,
+                    study=cfg.study, overrides=_overrides(), precision=precision),
         **model.size_fields(),
-        "D": len(datamodule.pairs.train),
-        "steps": trainer.global_step,
-        "tokens_seen": module.tokens_seen,
-        "wall_time_s": round(wall_time, 3),
-        "device_seconds": round(wall_time * trainer.num_devices, 3),
-        "proj_dim": model.projection.out_features,
-        "flops": flops_field(N=model.non_embedding_parameters(), tokens=module.tokens_seen, steps=trainer.global_step,
-                             batch_size=cfg.training.batch_size, num_negatives=cfg.training.num_negatives,
-                             layers=model.encoder.config.num_hidden_layers, hidden=model.encoder.config.hidden_size,
-                             proj_dim=model.projection.out_features),
-        "train_loss_final": module.last_loss(),
+        D=len(datamodule.pairs.train),
+        steps=trainer.global_step,
+        tokens_seen=module.tokens_seen,
+        wall_time_s=round(wall_time, 3),
+        device_seconds=round(wall_time * trainer.num_devices, 3),
+        proj_dim=model.projection.out_features,
+        flops=flops_field(N=model.non_embedding_parameters(), tokens=module.tokens_seen, steps=trainer.global_step,
+                          batch_size=cfg.training.batch_size, num_negatives=cfg.training.num_negatives,
+                          layers=model.encoder.config.num_hidden_layers, hidden=model.encoder.config.hidden_size,
+                          proj_dim=model.projection.out_features),
+        train_loss_final=module.last_loss(),
         **(evaluation.results() if evaluation else {"protocol": None, "ce": None, "ranking": None}),
-        "config": OmegaConf.to_container(cfg, resolve=True),
-    }
-    write_json_atomic(out_dir / "results.json", results)
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+    results.write(out_dir / RESULTS_NAME)
     return results
 
 
@@ -106,33 +97,30 @@ def _overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-def summary(results: dict) -> str:
+def summary(results: RunResults) -> str:
     """What a run measured, in a few lines."""
     return (
-        f"model {results['run']['model']}: N = {results['N']:,} non-embedding parameters "
-        f"({results['N_with_projection']:,} with the projection, {results['N_total']:,} in all)\n"
-        f"data {results['run']['data']}: D = {results['D']:,} training pairs\n"
-        f"{results['steps']} steps, {results['tokens_seen']:,} tokens, {results['wall_time_s']:.0f} s; "
-        f"final training loss {results['train_loss_final']:.3f}"
+        f"model {results.run.model}: N = {results.N:,} non-embedding parameters "
+        f"({results.N_with_projection:,} with the projection, {results.N_total:,} in all)\n"
+        f"data {results.run.data}: D = {results.D:,} training pairs\n"
+        f"{results.steps} steps, {results.tokens_seen:,} tokens, {results.wall_time_s:.0f} s; "
+        f"final training loss {results.train_loss_final:.3f}"
         + _evaluation_summary(results)
     )
 
 
-def _evaluation_summary(results: dict) -> str:
-    ce, ranking = results["ce"], results["ranking"]
+def _evaluation_summary(results: RunResults) -> str:
+    ce, ranking = results.ce, results.ranking
     if ce is None:
         return ""
     text = (
-        f"\ncontrastive entropy on {ce['num_pairs']:,} test pairs (K={ce['K']}, R={ce['R']}, random = "
-        f"ln(K+1) = {math.log(ce['K'] + 1):.2f}): reported {ce['reported']:.3f} "
-        f"[{ce['reported_ci95'][0]:.3f}, {ce['reported_ci95'][1]:.3f}] at step {ce['reported_step']} "
-        f"({results['protocol']}), final {ce['final']:.3f}"
+        f"\ncontrastive entropy on {ce.num_pairs:,} test pairs (K={ce.K}, R={ce.R}, random = "
+        f"ln(K+1) = {math.log(ce.K + 1):.2f}): reported {ce.reported:.3f} "
+        f"[{ce.reported_ci95[0]:.3f}, {ce.reported_ci95[1]:.3f}] at step {ce.reported_step} "
+        f"({results.protocol}), final {ce.final:.3f}"
     )
     if ranking:
-        text += (
-            f"\nranking over {ranking['subcorpus_size']:,} passages: MAP@10 {ranking['map@10']:.3f}, "
-            f"NDCG@10 {ranking['ndcg@10']:.3f}, MRR@10 {ranking['mrr@10']:.3f}, Recall@1000 {ranking['recall@1000']:.3f}"
-        )
+        text += f"\nranking over {ranking.subcorpus_size:,} passages: {format_metrics(ranking.metrics, 3)}"
     return text
 
 

@@ -12,9 +12,10 @@ from urllib.parse import urlparse
 
 from omegaconf import DictConfig, OmegaConf
 
+from dense_scaling.results import RANKING_METRICS, RunResults
+
 PROJECT = "dense-scaling"
 SUMMARY_CE = ("reported", "best", "final")
-SUMMARY_RANKING = ("map@10", "ndcg@10", "recall@1000", "mrr@10")
 
 
 def has_api_key() -> bool:
@@ -35,17 +36,18 @@ def logs_to_wandb(cfg: DictConfig) -> bool:
     return str(OmegaConf.select(cfg, "logger._target_", default="")).endswith("WandbLogger")
 
 
-def summary_metrics(results: dict) -> dict:
+def summary_metrics(results: RunResults) -> dict:
     """What a run's wandb summary holds: N, D, CE (reported, best, final) and the ranking metrics."""
-    ce, ranking = results.get("ce") or {}, results.get("ranking") or {}
+    ce = {k: getattr(results.ce, k) for k in SUMMARY_CE} if results.ce else {}
+    ranking = results.ranking.metrics if results.ranking else {}
     return {
-        "N": results["N"], "D": results["D"], "steps": results["steps"],
-        **{f"ce.{k}": ce[k] for k in SUMMARY_CE if k in ce},
-        **{f"ranking.{k}": ranking[k] for k in SUMMARY_RANKING if k in ranking},
+        "N": results.N, "D": results.D, "steps": results.steps,
+        **{f"ce.{k}": value for k, value in ce.items() if value is not None},
+        **{f"ranking.{k}": ranking[k] for k in RANKING_METRICS if k in ranking},
     }
 
 
-def finish_run(cfg: DictConfig, results: dict | None) -> None:
+def finish_run(cfg: DictConfig, results: RunResults | None) -> None:
     """Close the wandb run a training run opened (if it logged to wandb): log the resolved
     config, N and D, set the summary, and mark it failed when ``results`` is None."""
     if not logs_to_wandb(cfg):
@@ -56,7 +58,7 @@ def finish_run(cfg: DictConfig, results: dict | None) -> None:
         return
     wandb.run.config.update(OmegaConf.to_container(cfg, resolve=True), allow_val_change=True)
     if results is not None:
-        wandb.run.config.update({"N": results["N"], "D": results["D"]}, allow_val_change=True)
+        wandb.run.config.update({"N": results.N, "D": results.D}, allow_val_change=True)
         wandb.run.summary.update(summary_metrics(results))
     wandb.finish(exit_code=0 if results is not None else 1)
 

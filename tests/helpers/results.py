@@ -3,13 +3,15 @@ import json
 
 import numpy as np
 
+from dense_scaling.results import RESULTS_FORMAT
+
 
 def write_result(folder, N, D, loss, *, annotation="human", protocol="test-best", ranking=True, replace=None):
     """Write one results.json as docs/results.md describes it (top-level keys in ``replace`` swapped in)."""
     folder.mkdir(parents=True, exist_ok=True)
     ce = float(loss)
     payload = {
-        "format": "dense-scaling/results/v1", "complete": True,
+        "format": RESULTS_FORMAT, "complete": True,
         "run": {"model": f"m{int(N)}", "data": "synthetic", "annotation": annotation, "seed": 0,
                 "study": "test", "overrides": [f"model.N={int(N)}", f"data.num_train_pairs={int(D)}"]},
         "N": N, "N_with_projection": N + 1000, "N_total": 3 * N, "D": D, "steps": 400,

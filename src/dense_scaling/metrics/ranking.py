@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-MEASURES = ("map@10", "ndcg@10", "recall@1000", "mrr@10")
+from dense_scaling.results import RANKING_METRICS as MEASURES
 
 
 def _float32(x, name: str) -> np.ndarray:

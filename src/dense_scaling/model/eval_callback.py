@@ -6,15 +6,16 @@ import copy
 import lightning as L
 import torch
 
-from dense_scaling.metrics import MEASURES, ContrastiveEntropyResult
+from dense_scaling.metrics import ContrastiveEntropyResult
 from dense_scaling.model.evaluation import RetrievalEvaluator
+from dense_scaling.results import RANKING_METRICS, CEPart, RankingPart
 
 PROTOCOLS = ("test-best", "val-selected")
 
 
 def _measures(record: dict) -> dict[str, float]:
     """The ranking metrics measured at an evaluation (none unless it ranked)."""
-    return {name: value for name, value in (record.get("ranking") or {}).items() if name in MEASURES}
+    return {name: value for name, value in (record.get("ranking") or {}).items() if name in RANKING_METRICS}
 
 
 class EvaluationCallback(L.Callback):
@@ -97,24 +98,23 @@ class EvaluationCallback(L.Callback):
         self._selected_state = state["selected_state"]
 
     def results(self) -> dict:
-        """The ``protocol``, ``ce`` and ``ranking`` fields of results.json (docs/results.md)."""
+        """The ``protocol``, ``ce`` and ``ranking`` fields of a :class:`RunResults` (docs/results.md)."""
         final, selected = self.history[-1], self.selected
         best = min(self.history, key=lambda r: r["test"].mean)
         val_records = [r for r in self.history if r["val"] is not None]
         val_best = min(val_records, key=lambda r: r["val"]) if val_records else None
-        ce = {
-            "reported": selected["test"].mean, "reported_step": selected["step"],
-            "reported_ci95": list(selected["test"].ci95),
-            "best": best["test"].mean, "best_step": best["step"], "best_ci95": list(best["test"].ci95),
-            "final": final["test"].mean, "final_ci95": list(final["test"].ci95),
-            "val_best": val_best["val"] if val_best else None, "val_best_step": val_best["step"] if val_best else None,
+        ce = CEPart(
+            reported=selected["test"].mean, reported_step=selected["step"], reported_ci95=list(selected["test"].ci95),
+            best=best["test"].mean, best_step=best["step"], best_ci95=list(best["test"].ci95),
+            final=final["test"].mean, final_ci95=list(final["test"].ci95),
+            val_best=val_best["val"] if val_best else None, val_best_step=val_best["step"] if val_best else None,
             **self.test.describe(),
-            "history": [[r["step"], r["test"].mean] + ([r["val"]] if r["val"] is not None else []) for r in self.history],
-        }
+            history=[[r["step"], r["test"].mean] + ([r["val"]] if r["val"] is not None else []) for r in self.history],
+        )
         ranking = None
         if self.ranking is not None:
-            ranking = {**self.ranking, "subcorpus_size": len(self.test.subcorpus), "top_k": self.test.top_k,
-                       "step": selected["step"]}
-            if self.ranking_every_eval:
-                ranking["history"] = [{"step": r["step"], "ce": r["test"].mean, **_measures(r)} for r in self.history]
+            history = [{"step": r["step"], "ce": r["test"].mean, **_measures(r)} for r in self.history] \
+                if self.ranking_every_eval else None
+            ranking = RankingPart.from_json({**self.ranking, "subcorpus_size": len(self.test.subcorpus),
+                                             "top_k": self.test.top_k, "step": selected["step"], "history": history})
         return {"protocol": self.protocol, "ce": ce, "ranking": ranking}

@@ -1,9 +1,11 @@
 """Read results.json files (docs/results.md) into a table, one row per run.
 
 ``collect(paths)`` accepts run folders, Hydra multirun folders (searched
-recursively), results.json files and globs. Files that cannot be fitted (bad
-JSON, ``complete`` not true, no N, D or ``ce.reported``) are returned as
-``(path, reason)`` pairs and left out of the table, never fitted silently.
+recursively), results.json files and globs; each file is parsed by
+``dense_scaling.results.RunResults``. Files that cannot be fitted (bad JSON,
+``complete`` not true, no N or ``ce.reported``, an unknown D as from ``evaluate``
+of a model without its training run) are returned as ``(path, reason)`` pairs
+and left out of the table, never fitted silently.
 
 Fields newer than a results file are derived from what it holds, so old runs fit too:
 ``proj_dim`` from ``config.proj_dim``; the training FLOPs ``C`` from ``N``, ``tokens_seen``,
@@ -21,14 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dense_scaling.results import RESULTS_FORMAT
+from dense_scaling.results import RANKING_METRICS, RESULTS_NAME, RunResults, is_number
 
 from .compute import training_flops
 from .errors import ScalingInputError
-
-RESULTS_NAME = "results.json"
-FORMAT_PREFIX = RESULTS_FORMAT.rsplit("/", 1)[0] + "/"  # any version of the results format
-RANKING_METRICS = ("map@10", "ndcg@10", "recall@1000", "mrr@10")
 
 
 @dataclass(frozen=True)
@@ -67,55 +65,43 @@ class Skipped:
     reason: str
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _record(path: Path, payload) -> RunRecord:
     """Turn one parsed results.json into a record; raise ValueError(reason) if it cannot be fitted."""
-    if not isinstance(payload, dict):
-        raise ValueError("not a JSON object")
-    if not str(payload.get("format", "")).startswith(FORMAT_PREFIX):
-        raise ValueError(f"format is {payload.get('format')!r}, expected {RESULTS_FORMAT}")
-    if payload.get("complete") is not True:
+    results = RunResults.from_json(payload)
+    if not results.complete:
         raise ValueError("'complete' is not true (the run is unfinished or crashed)")
-    for key in ("N", "D"):
-        if not _is_number(payload.get(key)):
-            raise ValueError(f"missing or non-numeric {key}")
-    ce = payload.get("ce")
-    if not isinstance(ce, dict) or not _is_number(ce.get("reported")):
+    if results.D is None:
+        raise ValueError("not fittable: unknown D (an evaluation of a model whose folder holds no training run's "
+                         "results.json); evaluate <run>/model of a training run to carry its D")
+    ce = results.ce
+    if ce is None:
         raise ValueError("missing ce.reported (no evaluation ran)")
-    if not math.isfinite(ce["reported"]):
-        raise ValueError(f"ce.reported is {ce['reported']} (the run diverged); retrain it with a lower training.lr")
-    ci = ce.get("reported_ci95")
-    ci = tuple(float(v) for v in ci) if isinstance(ci, list) and len(ci) == 2 and all(map(_is_number, ci)) else None
-    run = payload.get("run") if isinstance(payload.get("run"), dict) else {}
-    ranking = payload.get("ranking") if isinstance(payload.get("ranking"), dict) else {}
-    config = payload.get("config") if isinstance(payload.get("config"), dict) else {}
-    proj_dim = _number(payload.get("proj_dim"), _config(config, "proj_dim"))
-    history = ce.get("history") if isinstance(ce.get("history"), list) else []
-    eval_steps = [entry[0] for entry in history if isinstance(entry, list) and entry and _is_number(entry[0])]
+    if not math.isfinite(ce.reported):
+        raise ValueError(f"ce.reported is {ce.reported} (the run diverged); retrain it with a lower training.lr")
+    run, ranking, config = results.run, results.ranking, results.config
+    proj_dim = _number(results.proj_dim, _config(config, "proj_dim"))
+    eval_steps = [entry[0] for entry in ce.history]
     return RunRecord(
-        path=str(path), N=float(payload["N"]), D=float(payload["D"]), L=float(ce["reported"]), L_ci95=ci,
-        protocol=payload.get("protocol"), model=run.get("model"), data=run.get("data"),
-        annotation=run.get("annotation"), seed=run.get("seed"), study=run.get("study"),
-        overrides=tuple(run.get("overrides") or ()),
-        ranking={k: float(ranking[k]) for k in RANKING_METRICS if _is_number(ranking.get(k))},
-        checkpoints=_checkpoints(ranking.get("history")),
-        proj_dim=proj_dim, C=_flops(payload, config, proj_dim), device_seconds=_device_seconds(payload, config),
-        steps=_integer(payload.get("steps")), batch_size=_integer(_config(config, "training", "batch_size")),
-        tokens_seen=_number(payload.get("tokens_seen")), reported_step=_integer(ce.get("reported_step")),
+        path=str(path), N=float(results.N), D=float(results.D), L=float(ce.reported),
+        L_ci95=tuple(ce.reported_ci95) if ce.reported_ci95 else None,
+        protocol=results.protocol, model=run.model, data=run.data, annotation=run.annotation, seed=run.seed,
+        study=run.study, overrides=tuple(run.overrides),
+        ranking=dict(ranking.metrics) if ranking else {},
+        checkpoints=_checkpoints(ranking.history if ranking else None),
+        proj_dim=proj_dim, C=_flops(results, config, proj_dim), device_seconds=_device_seconds(results, config),
+        steps=_integer(results.steps), batch_size=_integer(_config(config, "training", "batch_size")),
+        tokens_seen=_number(results.tokens_seen), reported_step=_integer(ce.reported_step),
         last_eval_step=int(max(eval_steps)) if eval_steps else None,
     )
 
 
 def _number(*candidates) -> float | None:
     """The first candidate that is a number, as a float (None if none is)."""
-    return next((float(c) for c in candidates if _is_number(c)), None)
+    return next((float(c) for c in candidates if is_number(c)), None)
 
 
 def _integer(value) -> int | None:
-    return int(value) if _is_number(value) else None
+    return int(value) if is_number(value) else None
 
 
 def _config(config: dict, *keys):
@@ -127,28 +113,28 @@ def _config(config: dict, *keys):
     return config
 
 
-def _flops(payload: dict, config: dict, proj_dim: float | None) -> float | None:
+def _flops(results: RunResults, config: dict, proj_dim: float | None) -> float | None:
     """``flops.train``, or the same formula from N, tokens_seen, steps and the config (older files)."""
-    flops = payload.get("flops")
-    if isinstance(flops, dict) and _is_number(flops.get("train")):
+    flops = results.flops or {}
+    if is_number(flops.get("train")):
         return float(flops["train"])
     arch = _config(config, "model", "arch") or {}
-    run = {"N": payload.get("N"), "tokens": payload.get("tokens_seen"), "steps": payload.get("steps"),
+    run = {"N": results.N, "tokens": results.tokens_seen, "steps": results.steps,
            "batch_size": _config(config, "training", "batch_size"),
            "num_negatives": _config(config, "training", "num_negatives"),
            "layers": arch.get("num_hidden_layers"), "hidden": arch.get("hidden_size"), "proj_dim": proj_dim}
-    if not all(_is_number(v) for v in run.values()):
+    if not all(is_number(v) for v in run.values()):
         return None
     return training_flops(**run) or None
 
 
-def _device_seconds(payload: dict, config: dict) -> float | None:
+def _device_seconds(results: RunResults, config: dict) -> float | None:
     """``device_seconds``, or ``wall_time_s`` x a positive integer ``config.trainer.devices``."""
-    if _is_number(payload.get("device_seconds")):
-        return float(payload["device_seconds"])
+    if results.device_seconds is not None:
+        return float(results.device_seconds)
     devices = _config(config, "trainer", "devices")
-    if _is_number(payload.get("wall_time_s")) and _is_number(devices) and devices > 0:
-        return float(payload["wall_time_s"]) * int(devices)
+    if results.wall_time_s is not None and is_number(devices) and devices > 0:
+        return float(results.wall_time_s) * int(devices)
     return None
 
 
@@ -157,7 +143,7 @@ def _checkpoints(history) -> tuple[dict[str, float], ...]:
     keys = ("step", "ce", *RANKING_METRICS)
     entries = history if isinstance(history, list) else []
     return tuple({k: float(e[k]) for k in keys} for e in entries
-                 if isinstance(e, dict) and all(_is_number(e.get(k)) for k in keys))
+                 if isinstance(e, dict) and all(is_number(e.get(k)) for k in keys))
 
 
 def ce_vs_ranking(records: list[RunRecord]) -> dict[str, list[dict[str, float]]]:

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from dense_scaling.results import atomic_open
 
 from .budget import Allocation, budget_line
-from .collect import RANKING_METRICS
+from dense_scaling.results import RANKING_METRICS
 from .compute import iso_flop_curve
 
 FORMATS = ("png", "svg")

@@ -1,0 +1,42 @@
+"""Today's evaluation numbers on a fixed tiny model and data, pinned to 1e-6: a refactor of the
+evaluation code (material, evaluator, sharding) must leave them, and the run file, unchanged.
+The constants were recorded with the code of commit 4bd514c."""
+import hashlib
+
+import pytest
+from hydra.core.global_hydra import GlobalHydra
+
+from dense_scaling.evaluate import evaluate, training_run
+from tests.helpers.config import compose_config
+from tests.helpers.pinned import EVAL, READER, pinned_model_dir
+from tests.helpers.results import write_result
+
+CE = {"reported": 2.848759035269419, "reported_ci95": [2.810468514462312, 2.883354913194974]}
+SIZES = {"K": 16, "R": 3, "pool_size": 200, "num_pairs": 60, "subcorpus_size": 150}
+RANKING = {"map@10": 0.027724867724867725, "ndcg@10": 0.043549477929275965, "recall@1000": 0.36666666666666664,
+           "mrr@10": 0.027724867724867725}
+RUN_SHA256 = "9d2e0fe8197a022d6a69db4e7330137fc7ed1b2b4520e671b7c36e5f291973a3"
+
+
+def test_evaluate_gives_the_pinned_ce_metrics_and_run_file(tmp_path):
+    model_dir = pinned_model_dir(tmp_path / "cache", tmp_path / "model")
+    write_result(tmp_path, 1e4, 64, 2.0, annotation="ict")  # the model's folder says which run trained it
+    cfg = compose_config("evaluate", tmp_path / "cache", tmp_path / "out", *READER, *EVAL, f"model_dir={model_dir}")
+    GlobalHydra.instance().clear()
+    results = evaluate(cfg, tmp_path / "out")
+    ce, ranking = results.to_json()["ce"], results.to_json()["ranking"]
+    assert ce["reported"] == pytest.approx(CE["reported"], abs=1e-6)
+    assert ce["reported_ci95"] == pytest.approx(CE["reported_ci95"], abs=1e-6)
+    assert {key: ce[key] for key in SIZES} == SIZES
+    assert {key: ranking[key] for key in RANKING} == pytest.approx(RANKING, abs=1e-6)
+    assert (ranking["num_queries"], ranking["subcorpus_size"], ranking["top_k"]) == (60, 150, 50)
+    assert hashlib.sha256((tmp_path / "out" / "run.trec").read_bytes()).hexdigest() == RUN_SHA256
+    assert (results.D, results.run.annotation, results.run.trained_run) == (64, "ict", str(tmp_path))
+
+
+def test_d_is_unknown_without_a_complete_training_run_beside_the_model(tmp_path):
+    assert training_run(tmp_path / "model") is None
+    write_result(tmp_path, 1e4, 64, 2.0, replace={"complete": False})
+    assert training_run(tmp_path / "model") is None
+    write_result(tmp_path, 1e4, 64, 2.0)
+    assert training_run(tmp_path / "model").D == 64
