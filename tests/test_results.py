@@ -29,7 +29,7 @@ def test_a_v1_training_file_reads_and_writes_back_field_for_field():
     assert written["format"] == RESULTS_FORMAT != payload["format"]
     assert {k: v for k, v in written.items() if k not in ("format", "run")} == \
         {k: v for k, v in payload.items() if k not in ("format", "run")}
-    assert written["run"] == {**payload["run"], "checkpoint": None, "trained_run": None}
+    assert written["run"] == {**payload["run"], "checkpoint": None, "trained_run": None, "precision": None}
     assert RunResults.from_json(written) == RunResults.from_json({**payload, "format": RESULTS_FORMAT,
                                                                   "run": written["run"]})
 

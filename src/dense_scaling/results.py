@@ -189,6 +189,7 @@ class RunInfo:
     overrides: list[str] = field(default_factory=list)
     checkpoint: str | None = None
     trained_run: str | None = None
+    precision: str | None = None  # the precision training ran in (trainer.precision=auto's choice)
 
     def to_json(self) -> dict:
         return asdict(self)

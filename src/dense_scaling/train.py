@@ -26,6 +26,7 @@ from dense_scaling.evaluation.material import test_material, val_material
 from dense_scaling.model.finite import FiniteGuard
 from dense_scaling.model.module import ContrastiveRetriever
 from dense_scaling.model.rng import RandomState
+from dense_scaling.precision import trainer_precision
 from dense_scaling.results import RESULTS_NAME, RunInfo, RunResults, format_metrics
 from dense_scaling.scaling.compute import flops_field
 
@@ -53,7 +54,8 @@ def run(cfg: DictConfig, out_dir: str | Path) -> RunResults | None:
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     callbacks = [FiniteGuard(), RandomState(), StepProgressBar(), *([evaluation] if evaluation else []),
                  runs.RunCheckpoints(out_dir, cfg.training.checkpoint_every_n_steps)]  # checkpoints last
-    trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, enable_checkpointing=False)
+    precision = trainer_precision(cfg.trainer)
+    trainer = instantiate(cfg.trainer, precision=precision, logger=logger, callbacks=callbacks, enable_checkpointing=False)
     trainer.fit(module, datamodule=datamodule, ckpt_path=runs.resume_checkpoint(out_dir), weights_only=True)
     wall_time = module.elapsed_s()
     if not trainer.is_global_zero:  # data-parallel ranks > 0: rank 0 evaluates and writes
@@ -63,7 +65,7 @@ def run(cfg: DictConfig, out_dir: str | Path) -> RunResults | None:
     datamodule.tokenizer.save_pretrained(out_dir / "model" / "tokenizer")
     results = RunResults(
         run=RunInfo(model=cfg.model.name, data=cfg.data.name, annotation=cfg.data.annotation, seed=cfg.seed,
-                    study=cfg.study, overrides=_overrides()),
+                    study=cfg.study, overrides=_overrides(), precision=precision),
         **model.size_fields(),
         D=len(datamodule.pairs.train),
         steps=trainer.global_step,
