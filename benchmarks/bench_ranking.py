@@ -21,7 +21,7 @@ from dense_scaling.data.readers import RetrievalData, load_beir
 from dense_scaling.data.token_cache import tokenize_cached
 from dense_scaling.data.tokenizer import from_vocab
 from dense_scaling.metrics import evaluate_run, search
-from dense_scaling.model.evaluation import encode_texts
+from dense_scaling.evaluation.encode import encode_texts
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

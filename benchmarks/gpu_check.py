@@ -49,7 +49,7 @@ from dense_scaling.metrics.contrastive_entropy import per_pair_contrastive_entro
 from dense_scaling.metrics.ranking import search
 from dense_scaling.metrics.sampling import sample_negatives
 from dense_scaling.model.biencoder import BiEncoder, build_biencoder
-from dense_scaling.model.evaluation import encode_texts
+from dense_scaling.evaluation.encode import encode_texts
 from dense_scaling.model.loss import contrastive_loss
 from dense_scaling.model.module import adamw
 from dense_scaling.results import write_json_atomic, write_text_atomic

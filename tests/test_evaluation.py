@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from dense_scaling.data.tokenizer import from_vocab
 from dense_scaling.evaluate import evaluate
 from dense_scaling.metrics import read_qrels, read_run
-from dense_scaling.model.eval_callback import EvaluationCallback
+from dense_scaling.evaluation.callback import EvaluationCallback
 from dense_scaling.train import run
 from tests.helpers.config import compose_config
 from tests.helpers.paths import SHARED_DATA, shared_dataset

@@ -5,8 +5,11 @@ import hashlib
 
 import pytest
 from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
 
 from dense_scaling.evaluate import evaluate, training_run
+from dense_scaling.model.biencoder import BiEncoder
+from dense_scaling.train import _evaluation_callback
 from tests.helpers.config import compose_config
 from tests.helpers.pinned import EVAL, READER, pinned_model_dir
 from tests.helpers.results import write_result
@@ -40,3 +43,17 @@ def test_d_is_unknown_without_a_complete_training_run_beside_the_model(tmp_path)
     assert training_run(tmp_path / "model") is None
     write_result(tmp_path, 1e4, 64, 2.0)
     assert training_run(tmp_path / "model").D == 64
+
+
+def test_the_training_callbacks_evaluator_gives_the_pinned_numbers(tmp_path):
+    model_dir = pinned_model_dir(tmp_path / "cache", tmp_path / "model")
+    cfg = compose_config("train", tmp_path / "cache", tmp_path / "run", *READER, *EVAL, "tokenizer=pretrained",
+                         f"tokenizer.name_or_path={model_dir / 'tokenizer'}")
+    GlobalHydra.instance().clear()
+    datamodule = instantiate(cfg.datamodule)
+    datamodule.prepare()
+    test = _evaluation_callback(cfg.eval, datamodule).test
+    model = BiEncoder.from_pretrained(model_dir)
+    ce = test.contrastive_entropy(model)
+    assert (ce.mean, *ce.ci95) == pytest.approx([CE["reported"], *CE["reported_ci95"]], abs=1e-6)
+    assert {key: value for key, value in test.ranking(model)[0].means.items()} == pytest.approx(RANKING, abs=1e-6)

@@ -17,11 +17,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from dense_scaling.data.datamodule import RetrievalDataModule
+from dense_scaling.data.token_cache import tokenize_data
+from dense_scaling.data.tokenizer import from_pretrained
+from dense_scaling.evaluation.evaluator import Evaluator
+from dense_scaling.evaluation.material import test_material
 from dense_scaling.metrics import write_qrels, write_run
 from dense_scaling.model.biencoder import BiEncoder
-from dense_scaling.model.evaluation import test_evaluator
-from dense_scaling.results import RESULTS_NAME, CEPart, RankingPart, RunInfo, RunResults, format_metrics
+from dense_scaling.results import RESULTS_NAME, RunInfo, RunResults, format_metrics
 
 
 def load_model(model_dir: str | Path, checkpoint: str | Path | None = None) -> BiEncoder:
@@ -66,7 +68,8 @@ def training_run(model_dir: str | Path) -> RunResults | None:
 
 
 def evaluate(cfg: DictConfig, out_dir: str | Path) -> RunResults:
-    """Score ``cfg.model_dir`` on ``cfg.data``'s test split; write the results into ``out_dir``.
+    """Score ``cfg.model_dir`` on ``cfg.data``'s test split; write the results into ``out_dir``:
+    load the model, build the material from the data and its tokens, score, write.
     D and the annotation come from the model's training run when its folder says them (else D is
     None: the record is kept but not fittable)."""
     out_dir, started = Path(out_dir), time.perf_counter()
@@ -75,18 +78,14 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> RunResults:
     device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
     model.to(device)
     context = partial(torch.autocast, device_type=device, dtype=torch.bfloat16) if cfg.precision == "bf16" else nullcontext
-    datamodule = RetrievalDataModule(
-        reader=instantiate(cfg.data.reader),
-        tokenizer={"kind": "pretrained", "name_or_path": str(Path(cfg.model_dir) / "tokenizer")},
-        cache_dir=cfg.cache_dir, name=cfg.data.name, test_split=cfg.data.test_split,
-        max_query_length=cfg.data.max_query_length, max_passage_length=cfg.data.max_passage_length,
-    )
-    keys = ("num_negatives", "repeats", "pool_size", "subcorpus_size", "top_k", "seed", "batch_size")
-    evaluator = test_evaluator(datamodule, **{k: cfg.eval[k] for k in keys})
-    ce = evaluator.contrastive_entropy(model, context)
-    ranking, run = evaluator.ranking(model, context)
+    data = instantiate(cfg.data.reader)()
+    tokens = tokenize_data(data, from_pretrained(str(Path(cfg.model_dir) / "tokenizer")), cfg.data.max_query_length,
+                           cfg.data.max_passage_length, cfg.cache_dir)
+    settings = {k: cfg.eval[k] for k in ("num_negatives", "repeats", "pool_size", "subcorpus_size", "seed")}
+    material = test_material(data, tokens, cfg.data.test_split, **settings)
+    ce, ranking, run = Evaluator(material, cfg.eval.batch_size, cfg.eval.top_k).score(model, context)
     write_run(out_dir / "run.trec", run)
-    write_qrels(out_dir / "qrels.trec", evaluator.qrels)
+    write_qrels(out_dir / "qrels.trec", material.qrels)
     trained = training_run(cfg.model_dir)
     results = RunResults(
         run=RunInfo(model=str(cfg.model_dir), data=cfg.data.name,
@@ -95,9 +94,8 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> RunResults:
         **model.size_fields(),
         D=trained.D if trained else None,
         protocol="evaluate",
-        ce=CEPart(reported=ce.mean, reported_ci95=list(ce.ci95), **evaluator.describe()),
-        ranking=RankingPart.from_json({**ranking.as_dict(), "subcorpus_size": len(evaluator.subcorpus),
-                                       "top_k": evaluator.top_k}),
+        ce=ce,
+        ranking=ranking,
         proj_dim=model.projection.out_features,
         wall_time_s=round(time.perf_counter() - started, 3),
         config=OmegaConf.to_container(cfg, resolve=True),

@@ -20,8 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 from dense_scaling import runs, wandb_setup
 from dense_scaling.config_check import check_train_config
 from dense_scaling.loggers import StepProgressBar, route_to_run_log
-from dense_scaling.model.eval_callback import EvaluationCallback
-from dense_scaling.model.evaluation import test_evaluator, val_evaluator
+from dense_scaling.evaluation.callback import EvaluationCallback
+from dense_scaling.evaluation.evaluator import Evaluator
+from dense_scaling.evaluation.material import test_material, val_material
 from dense_scaling.model.finite import FiniteGuard
 from dense_scaling.model.module import ContrastiveRetriever
 from dense_scaling.model.rng import RandomState
@@ -87,11 +88,15 @@ def run(cfg: DictConfig, out_dir: str | Path) -> RunResults | None:
 
 
 def _evaluation_callback(eval_cfg: DictConfig, datamodule) -> EvaluationCallback:
-    settings = {k: eval_cfg[k] for k in ("num_negatives", "repeats", "pool_size", "seed", "batch_size")}
-    test = test_evaluator(datamodule, subcorpus_size=eval_cfg.subcorpus_size, top_k=eval_cfg.top_k, **settings)
+    """The callback scoring the test split (and the validation pairs, if any) on material built
+    from the data, its tokens and ``eval.seed``."""
+    data, tokens, scoring = datamodule.data, datamodule.tokens, (eval_cfg.batch_size, eval_cfg.top_k)
+    settings = {k: eval_cfg[k] for k in ("num_negatives", "repeats", "pool_size", "seed")}
+    test = test_material(data, tokens, datamodule.test_split, subcorpus_size=eval_cfg.subcorpus_size, **settings)
+    val = val_material(data, tokens, datamodule.pairs.val, **settings)
     return EvaluationCallback(
-        test, val_evaluator(datamodule, **settings), eval_cfg.every_n_steps, eval_cfg.protocol, eval_cfg.ranking,
-        eval_cfg.ranking_every_eval,
+        Evaluator(test, *scoring), val and Evaluator(val, *scoring), eval_cfg.every_n_steps, eval_cfg.protocol,
+        eval_cfg.ranking, eval_cfg.ranking_every_eval,
     )
 
 

@@ -12,7 +12,7 @@ from dense_scaling.data import tokenizer as tokenizers
 from dense_scaling.data.batches import ContrastiveBatches
 from dense_scaling.data.pairs import PairSplit, positives_by_query, relevant_pairs, split_pairs
 from dense_scaling.data.readers import RetrievalData
-from dense_scaling.data.token_cache import TokenizedTexts, tokenize_cached
+from dense_scaling.data.token_cache import Tokens, tokenize_data
 
 
 def build_tokenizer(
@@ -84,14 +84,8 @@ class RetrievalDataModule(L.LightningDataModule):
         data = self.reader() if callable(self.reader) else self.reader
         self.data = data
         self.tokenizer = build_tokenizer(data=data, cache_dir=self.cache_dir, **self.tokenizer_spec)
-        self.corpus_tokens: TokenizedTexts = tokenize_cached(
-            data.corpus_texts, data.corpus_fingerprint, self.tokenizer, self.max_passage_length,
-            self.cache_dir, label="corpus",
-        )
-        self.query_tokens: TokenizedTexts = tokenize_cached(
-            data.query_texts, data.queries_fingerprint, self.tokenizer, self.max_query_length,
-            self.cache_dir, label="queries",
-        )
+        self.tokens: Tokens = tokenize_data(data, self.tokenizer, self.max_query_length, self.max_passage_length,
+                                            self.cache_dir)
 
     @cached_property
     def pairs(self) -> PairSplit:
@@ -109,7 +103,7 @@ class RetrievalDataModule(L.LightningDataModule):
         done = self.trainer.global_step if self.trainer else 0  # batches consumed before a resume
         positives = positives_by_query(self.data, list(self.data.qrels))
         batches = ContrastiveBatches(
-            self.pairs.train, self.query_tokens, self.corpus_tokens, positives,
+            self.pairs.train, self.tokens.queries, self.tokens.corpus, positives,
             self.batch_size, self.num_negatives, self.seed, rank, world, start_batch=done,
         )
         return DataLoader(

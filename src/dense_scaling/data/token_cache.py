@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -74,6 +75,24 @@ def tokenize_cached(
     meta = json.loads((entry / "meta.json").read_text())
     return TokenizedTexts(
         np.load(entry / "ids.npy", mmap_mode="r"), np.load(entry / "offsets.npy"), meta["pad_id"]
+    )
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """A data set's token caches: its corpus and its queries, by row."""
+
+    corpus: TokenizedTexts
+    queries: TokenizedTexts
+
+
+def tokenize_data(data, tokenizer, max_query_length: int, max_passage_length: int, cache_dir: str | Path) -> Tokens:
+    """The token caches of a :class:`~dense_scaling.data.readers.RetrievalData`'s corpus and queries."""
+    return Tokens(
+        tokenize_cached(data.corpus_texts, data.corpus_fingerprint, tokenizer, max_passage_length, cache_dir,
+                        label="corpus"),
+        tokenize_cached(data.query_texts, data.queries_fingerprint, tokenizer, max_query_length, cache_dir,
+                        label="queries"),
     )
 
 

@@ -1,4 +1,5 @@
-"""Evaluation during training: CE every n steps and at the end, model selection, final ranking."""
+"""Evaluation during training: schedules the evaluator (CE every n steps and at the end), selects the
+step, ranks with its weights at the end, and logs; it measures nothing itself."""
 from __future__ import annotations
 
 import copy
@@ -7,7 +8,7 @@ import lightning as L
 import torch
 
 from dense_scaling.metrics import ContrastiveEntropyResult
-from dense_scaling.model.evaluation import RetrievalEvaluator
+from dense_scaling.evaluation.evaluator import Evaluator
 from dense_scaling.results import RANKING_METRICS, CEPart, RankingPart
 
 PROTOCOLS = ("test-best", "val-selected")
@@ -30,8 +31,8 @@ class EvaluationCallback(L.Callback):
 
     def __init__(
         self,
-        test: RetrievalEvaluator,
-        val: RetrievalEvaluator | None = None,
+        test: Evaluator,
+        val: Evaluator | None = None,
         every_n_steps: int = 100,
         protocol: str = "test-best",
         ranking: bool = True,
