@@ -1,3 +1,6 @@
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -74,3 +77,27 @@ def test_trained_wordpiece_is_the_same_whatever_the_process(tmp_path):
     texts = [" ".join(words[i:] + words[:i]) for i in range(len(words))]
     vocabularies = {frozenset(train_wordpiece(texts, "fp", 120, tmp_path / str(i)).get_vocab().items()) for i in range(8)}
     assert len(vocabularies) == 1
+
+
+def test_runs_starting_together_build_the_cache_once(tmp_path, monkeypatch):
+    tokenizer = train_wordpiece(TEXTS, "fp-lock", 40, tmp_path)
+    builds, real_build = [], token_cache._build
+
+    def slow_build(*args, **kwargs):  # holds the build open long enough for the other run to arrive
+        builds.append(threading.current_thread().name)
+        time.sleep(0.5)
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(token_cache, "_build", slow_build)
+    results = {}
+
+    def start(name):
+        results[name] = tokenize_cached(TEXTS, "texts-lock", tokenizer, 16, tmp_path / "cache", label=name)
+
+    runs = [threading.Thread(target=start, args=(name,), name=name) for name in ("run-a", "run-b")]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    assert len(builds) == 1
+    assert np.array_equal(results["run-a"].ids, results["run-b"].ids) and len(results["run-b"]) == len(TEXTS)

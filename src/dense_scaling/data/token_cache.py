@@ -3,9 +3,13 @@
 A cache entry is keyed by the tokenizer's fingerprint, the maximum length and the texts'
 fingerprint, so every run of a sweep reuses it and any change of data or tokenizer misses.
 Entries are built in a temporary folder and renamed into place: a reader never sees half of one.
+An entry is built under a file lock (``<entry>.lock``), so when several runs of a sweep or ranks of
+a data-parallel run start together one builds it and the others wait and read it.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -71,7 +75,9 @@ def tokenize_cached(
     key = cache_key(tokenizers.fingerprint(tokenizer), max_length, texts_fingerprint)
     entry = Path(cache_dir) / "tokens" / key
     if not (entry / "meta.json").exists():
-        _build(texts, tokenizer, max_length, entry, label)
+        with _locked(entry.with_name(f"{entry.name}.lock")):
+            if not (entry / "meta.json").exists():  # not built while this process waited for the lock
+                _build(texts, tokenizer, max_length, entry, label)
     meta = json.loads((entry / "meta.json").read_text())
     return TokenizedTexts(
         np.load(entry / "ids.npy", mmap_mode="r"), np.load(entry / "offsets.npy"), meta["pad_id"]
@@ -94,6 +100,18 @@ def tokenize_data(data, tokenizer, max_query_length: int, max_passage_length: in
         tokenize_cached(data.query_texts, data.queries_fingerprint, tokenizer, max_query_length, cache_dir,
                         label="queries"),
     )
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """Hold an exclusive ``flock`` on ``path`` while the block runs (released when the process ends, however)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _build(texts: Sequence[str], tokenizer, max_length: int, entry: Path, label: str) -> None:
