@@ -226,6 +226,7 @@ class RunResults:
     flops: dict | None = None
     train_loss_final: float | None = None
     config: dict = field(default_factory=dict)
+    identity: str | None = None  # training: the run's identity (run_identity.identity), what a re-run is matched by
     complete: bool = True
     format: str = RESULTS_FORMAT
 

@@ -3,14 +3,13 @@
 A run folder holds ``results.json`` when the run finished, ``checkpoints/last.ckpt`` and
 ``previous.ckpt`` while it trains, ``failed.json`` (error and traceback) when it crashed, and
 ``.lock``, held by the one process that trains it. A run counts as completed
-when its results.json is complete and was made from the same configuration, compared through
-:func:`config_hash` of the resolved config without the keys that do not change results.
+when its results.json is complete and records the same identity
+(:func:`dense_scaling.run_identity.identity`: the settings that can change results, the data by content).
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -26,33 +25,14 @@ from hydra.types import RunMode
 import lightning as L
 import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from dense_scaling.results import RESULTS_NAME, RunResults, write_json_atomic, write_text_atomic
 
-VOLATILE_KEYS = (
-    "cache_dir", "datamodule.cache_dir", "data.reader.cache_dir", "datamodule.reader.cache_dir", "logger", "trainer.default_root_dir",
-    "training.num_workers", "datamodule.num_workers", "training.checkpoint_every_n_steps", "eval.batch_size",
-)
-"""Dotted keys of the resolved config that change where or how fast a run goes, not its results."""
 CHECKPOINTS = "checkpoints"
 LAST, PREVIOUS = "last.ckpt", "previous.ckpt"
 LOCK = ".lock"
 FAILED = "failed.json"
-
-
-def config_hash(config: DictConfig | dict) -> str:
-    """sha256 of the resolved config without :data:`VOLATILE_KEYS`."""
-    plain = OmegaConf.to_container(config, resolve=True) if isinstance(config, DictConfig) else json.loads(
-        json.dumps(config))
-    for dotted in VOLATILE_KEYS:
-        *parents, leaf = dotted.split(".")
-        node = plain
-        for key in parents:
-            node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(leaf, None)
-    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()
 
 
 @contextlib.contextmanager
@@ -88,12 +68,12 @@ def claim(out_dir: str | Path) -> Iterator[str | None]:
 
 
 def completed(out_dir: str | Path, digest: str) -> bool:
-    """True when ``out_dir/results.json`` is complete and was made from a config with ``digest``."""
+    """True when ``out_dir/results.json`` is complete and was made by a run of identity ``digest``."""
     try:
         results = RunResults.read(Path(out_dir) / RESULTS_NAME)
     except (OSError, ValueError):  # absent, torn, or not a results file
         return False
-    return results.complete and config_hash(results.config) == digest
+    return results.complete and results.identity == digest
 
 
 def prepare(out_dir: str | Path, digest: str) -> None:

@@ -28,6 +28,7 @@ from dense_scaling.model.module import ContrastiveRetriever
 from dense_scaling.model.rng import RandomState
 from dense_scaling.precision import trainer_precision
 from dense_scaling.results import RESULTS_NAME, RunInfo, RunResults, format_metrics
+from dense_scaling.run_identity import identity
 from dense_scaling.scaling.compute import flops_field
 
 log = logging.getLogger("dense_scaling")
@@ -80,6 +81,7 @@ def run(cfg: DictConfig, out_dir: str | Path) -> RunResults | None:
         train_loss_final=module.last_loss(),
         **(evaluation.results() if evaluation else {"protocol": None, "ce": None, "ranking": None}),
         config=OmegaConf.to_container(cfg, resolve=True),
+        identity=identity(cfg),
     )
     results.write(out_dir / RESULTS_NAME)
     return results
@@ -145,7 +147,7 @@ def main(cfg: DictConfig) -> None:
 
 
 def _train_once(cfg: DictConfig, out_dir: Path) -> None:
-    digest = runs.config_hash(cfg)
+    digest = identity(cfg)
     if runs.completed(out_dir, digest):
         log.info(f"skipped: {out_dir / 'results.json'} is complete for this config")
         return

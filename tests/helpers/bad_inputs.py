@@ -28,6 +28,7 @@ from dense_scaling.data.batches import ContrastiveBatches
 from dense_scaling.data.readers import DataFormatError, load_beir, load_tsv, read_qrels
 from dense_scaling.data.token_cache import TokenizedTexts
 from dense_scaling.evaluate import checkpoint_weights
+from dense_scaling.model.biencoder import build_biencoder, load_encoder
 from dense_scaling.scaling.collect import check_records, collect
 from dense_scaling.scaling.errors import ScalingInputError
 from tests.helpers.beir import write_beir
@@ -280,6 +281,25 @@ SETTINGS_CASES = [
 ]
 
 
+def _pretrained_with_vocab(vocab_size: int):
+    def run(folder):
+        arch = {"model_type": "bert", "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
+                "intermediate_size": 16, "max_position_embeddings": 64}
+        load_encoder("scratch", arch=arch, vocab_size=100).save_pretrained(folder / "model")
+        model = build_biencoder("pretrained", hub_id=str(folder / "model"), vocab_size=vocab_size)
+        return f"built: {model.encoder.get_input_embeddings().num_embeddings} embedding rows"
+    return run
+
+
+MODEL_CASES = [
+    Case("pretrained-vocab-too-large", "model", "`init=pretrained` with a tokenizer of 120 tokens, model table of 100 rows",
+         _pretrained_with_vocab(120), ValueError, "the tokenizer has 120 tokens but model '<dir>/model' has an "
+         "embedding table of 100 rows"),
+    Case("pretrained-vocab-smaller", "model", "`init=pretrained` with a tokenizer of 90 tokens, model table of 100 rows",
+         _pretrained_with_vocab(90), ACCEPTED, "built: 100 embedding rows"),
+]
+
+
 # --- batches ----------------------------------------------------------------------------------
 
 def _texts(n):
@@ -426,7 +446,7 @@ RESULTS_CASES = [
          ScalingInputError, "N = -5.0 is not positive"),
 ]
 
-CASES = DATA_CASES + SETTINGS_CASES + BATCH_CASES + CHECKPOINT_CASES + RESULTS_CASES
+CASES = DATA_CASES + SETTINGS_CASES + MODEL_CASES + BATCH_CASES + CHECKPOINT_CASES + RESULTS_CASES
 
 FAULTS = [  # behaviours under faults, each tested where named; listed in the page beside the table
     ("a loss that turns NaN (`training.lr=1e6 similarity=dot temperature=1e-6`)",

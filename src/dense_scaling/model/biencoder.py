@@ -131,6 +131,18 @@ def load_encoder(
     raise ValueError(f"init '{init}' is not one of: pretrained, scratch")
 
 
+def check_vocabulary(vocab_size: int, encoder: nn.Module, hub_id: str | None) -> None:
+    """Refuse a tokenizer with more tokens than the pretrained ``encoder`` has embedding rows: its
+    largest ids would index past the table (an error deep in the first step, or wrong rows)."""
+    rows = encoder.get_input_embeddings().num_embeddings
+    if vocab_size > rows:
+        raise ValueError(
+            f"init=pretrained: the tokenizer has {vocab_size:,} tokens but model '{hub_id}' has an embedding "
+            f"table of {rows:,} rows, so token ids {rows:,} and above have no embedding. Use the model's own "
+            f"tokenizer (tokenizer=pretrained), a vocab of at most {rows:,} tokens, or train from scratch (init=scratch)"
+        )
+
+
 def build_biencoder(
     init: str,
     hub_id: str | None = None,
@@ -143,6 +155,9 @@ def build_biencoder(
     temperature: float = 1.0,
     name: str | None = None,
 ) -> BiEncoder:
-    """A :class:`BiEncoder` from a model config (the Hydra ``model`` group); ``name`` is a label."""
+    """A :class:`BiEncoder` from a model config (the Hydra ``model`` group); ``name`` is a label.
+    ``vocab_size`` is the tokenizer's; a pretrained encoder must have an embedding row for each token."""
     encoder = load_encoder(init, hub_id, dict(arch) if arch else None, vocab_size, dropout)
+    if init == "pretrained" and vocab_size is not None:
+        check_vocabulary(vocab_size, encoder, hub_id)
     return BiEncoder(encoder, proj_dim=proj_dim, pooling=pooling, similarity=similarity, temperature=temperature)
