@@ -21,10 +21,10 @@ TINY_RUN = [
 ]
 
 
-def _train(out, trainer, cache):
+def _train(out, trainer, cache, *extra):
     env = {**os.environ, "DENSE_SCALING_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "dense_scaling.train", f"trainer={trainer}", f"hydra.run.dir={out}",
-               f"data_root={SHARED_DATA}", *TINY_RUN]
+               f"data_root={SHARED_DATA}", *TINY_RUN, *extra]
     done = subprocess.run(command, cwd=out.parent, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads((out / "results.json").read_text())
@@ -32,7 +32,7 @@ def _train(out, trainer, cache):
 
 @pytest.mark.slow
 def test_two_process_ddp_run_equals_the_single_process_run(tmp_path):
-    single = _train(tmp_path / "single", "cpu", tmp_path / "cache")
+    single = _train(tmp_path / "single", "cpu", tmp_path / "cache", "trainer.precision=32")
     ddp = _train(tmp_path / "ddp", "ddp_cpu", tmp_path / "cache")
     # same global batch, negatives gathered across ranks: the same loss, tokens and weights
     assert ddp["tokens_seen"] == single["tokens_seen"]

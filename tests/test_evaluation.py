@@ -54,9 +54,9 @@ def _drive(callback, steps):
 
 
 @pytest.mark.parametrize("protocol, selected_step", [("test-best", 20), ("val-selected", 10)])
-def test_selection_protocols_pick_their_step_and_rank_with_its_weights(protocol, selected_step):
+def test_selection_protocols_pick_their_step_and_rank_with_its_weights(protocol, selected_step, tmp_path):
     test, val = ScriptedEvaluator([3.0, 2.0, 2.5]), ScriptedEvaluator([1.0, 1.5, 1.2])
-    callback = EvaluationCallback(test, val, every_n_steps=10, protocol=protocol)
+    callback = EvaluationCallback(test, val, every_n_steps=10, protocol=protocol, weights_dir=tmp_path)
     module = _drive(callback, [10, 20, 30])
     results = callback.results()
     ce, ranking = results["ce"], results["ranking"]
@@ -65,24 +65,25 @@ def test_selection_protocols_pick_their_step_and_rank_with_its_weights(protocol,
     assert (ce.best, ce.best_step, ce.final) == (2.0, 20, 2.5)
     assert ce.val_best_step == 10
     assert ranking.step == selected_step and ranking.metrics == {"map@10": 1 / selected_step}
+    assert [p.name for p in tmp_path.glob("*.pt")] == [f"selected-{selected_step}.pt"]  # earlier selections dropped
 
 
-def test_ranking_at_every_evaluation_pairs_each_checkpoints_ce_with_its_metrics():
+def test_ranking_at_every_evaluation_pairs_each_checkpoints_ce_with_its_metrics(tmp_path):
     test = ScriptedEvaluator([3.0, 2.0, 2.5])
-    callback = EvaluationCallback(test, every_n_steps=10, ranking_every_eval=True)
+    callback = EvaluationCallback(test, every_n_steps=10, ranking_every_eval=True, weights_dir=tmp_path)
     _drive(callback, [10, 20, 30])
     history = callback.results()["ranking"].history
     assert history == [{"step": 10, "ce": 3.0, "map@10": 1 / 10}, {"step": 20, "ce": 2.0, "map@10": 1 / 20},
                        {"step": 30, "ce": 2.5, "map@10": 1 / 30}]
-    without = EvaluationCallback(ScriptedEvaluator([3.0, 2.0]), every_n_steps=10)
+    without = EvaluationCallback(ScriptedEvaluator([3.0, 2.0]), every_n_steps=10, weights_dir=tmp_path / "2")
     _drive(without, [10, 20])
     assert without.results()["ranking"].history is None
     assert "history" not in without.results()["ranking"].to_json()
 
 
-def test_val_selected_without_a_validation_split_is_refused():
+def test_val_selected_without_a_validation_split_is_refused(tmp_path):
     with pytest.raises(ValueError, match="data.val_queries"):
-        EvaluationCallback(ScriptedEvaluator([1.0]), None, protocol="val-selected")
+        EvaluationCallback(ScriptedEvaluator([1.0]), None, protocol="val-selected", weights_dir=tmp_path)
 
 
 @pytest.fixture(scope="module")

@@ -52,7 +52,7 @@ def test_the_training_callbacks_evaluator_gives_the_pinned_numbers(tmp_path):
     GlobalHydra.instance().clear()
     datamodule = instantiate(cfg.datamodule)
     datamodule.prepare()
-    test = _evaluation_callback(cfg.eval, datamodule).test
+    test = _evaluation_callback(cfg.eval, datamodule, tmp_path / "weights").test
     model = BiEncoder.from_pretrained(model_dir)
     ce = test.contrastive_entropy(model)
     assert (ce.mean, *ce.ci95) == pytest.approx([CE["reported"], *CE["reported_ci95"]], abs=1e-6)

@@ -51,6 +51,14 @@ def test_running_the_sweep_again_skips_completed_runs(swept):
     assert json.loads((root / BAD / "failed.json").read_text())["type"] == "ValueError"  # retried, failed again
 
 
+def _tensors(state) -> list[torch.Tensor]:
+    """Every tensor in a nest of dicts, lists and tuples."""
+    if isinstance(state, torch.Tensor):
+        return [state]
+    items = state.values() if isinstance(state, dict) else state if isinstance(state, (list, tuple)) else []
+    return [t for item in items for t in _tensors(item)]
+
+
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(compose_train, tmp_path, monkeypatch):
     cfg = compose_train(
         "model=micro_L1_H32", "training.max_steps=4", "training.num_workers=0", "training.batch_size=8",
@@ -70,7 +78,12 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(compose_train, tmp_
     with pytest.raises(RuntimeError, match="interrupted"):
         run(cfg, out)
     assert runs.resume_checkpoint(out) is not None and not (out / "results.json").exists()
-    first_attempt_s = torch.load(runs.resume_checkpoint(out), weights_only=True)["elapsed_s"]
+    checkpoint = torch.load(runs.resume_checkpoint(out), weights_only=True)
+    first_attempt_s = checkpoint["elapsed_s"]
+    weights = sum(t.numel() for t in checkpoint["state_dict"].values())
+    in_callbacks = sum(t.numel() for t in _tensors(checkpoint["callbacks"]))
+    assert in_callbacks < weights / 10  # the weights once: the selected step's are in their own file
+    assert [p.name for p in (out / runs.CHECKPOINTS).glob("selected-*.pt")] == ["selected-2.pt"]
 
     def counted(self, batch, batch_idx):
         steps_run.append(self.global_step)

@@ -51,7 +51,7 @@ def run(cfg: DictConfig, out_dir: str | Path) -> RunResults | None:
         max_steps=cfg.training.max_steps,
         in_batch_negatives=cfg.training.in_batch_negatives,
     )
-    evaluation = _evaluation_callback(cfg.eval, datamodule) if cfg.eval.enabled else None
+    evaluation = _evaluation_callback(cfg.eval, datamodule, out_dir / runs.CHECKPOINTS) if cfg.eval.enabled else None
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     callbacks = [FiniteGuard(), RandomState(), StepProgressBar(), *([evaluation] if evaluation else []),
                  runs.RunCheckpoints(out_dir, cfg.training.checkpoint_every_n_steps)]  # checkpoints last
@@ -87,16 +87,16 @@ def run(cfg: DictConfig, out_dir: str | Path) -> RunResults | None:
     return results
 
 
-def _evaluation_callback(eval_cfg: DictConfig, datamodule) -> EvaluationCallback:
+def _evaluation_callback(eval_cfg: DictConfig, datamodule, weights_dir: Path) -> EvaluationCallback:
     """The callback scoring the test split (and the validation pairs, if any) on material built
-    from the data, its tokens and ``eval.seed``."""
+    from the data, its tokens and ``eval.seed``; it keeps the selected weights in ``weights_dir``."""
     data, tokens, scoring = datamodule.data, datamodule.tokens, (eval_cfg.batch_size, eval_cfg.top_k)
     settings = {k: eval_cfg[k] for k in ("num_negatives", "repeats", "pool_size", "seed")}
     test = test_material(data, tokens, datamodule.test_split, subcorpus_size=eval_cfg.subcorpus_size, **settings)
     val = val_material(data, tokens, datamodule.pairs.val, **settings)
     return EvaluationCallback(
         Evaluator(test, *scoring), val and Evaluator(val, *scoring), eval_cfg.every_n_steps, eval_cfg.protocol,
-        eval_cfg.ranking, eval_cfg.ranking_every_eval,
+        eval_cfg.ranking, eval_cfg.ranking_every_eval, weights_dir=weights_dir,
     )
 
 
@@ -164,6 +164,8 @@ def _train_once(cfg: DictConfig, out_dir: Path) -> None:
         wandb_setup.finish_run(cfg, None)
         if not runs.in_multirun():
             raise SystemExit(1)
+        return
+    if results is None:  # a data-parallel rank > 0: rank 0 finishes the run (and still needs its checkpoints)
         return
     runs.finish(out_dir)
     wandb_setup.finish_run(cfg, results)

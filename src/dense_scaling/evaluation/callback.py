@@ -2,14 +2,14 @@
 step, ranks with its weights at the end, and logs; it measures nothing itself."""
 from __future__ import annotations
 
-import copy
+from pathlib import Path
 
 import lightning as L
 import torch
 
 from dense_scaling.metrics import ContrastiveEntropyResult
 from dense_scaling.evaluation.evaluator import Evaluator
-from dense_scaling.results import RANKING_METRICS, CEPart, RankingPart
+from dense_scaling.results import RANKING_METRICS, CEPart, RankingPart, atomic_open
 
 PROTOCOLS = ("test-best", "val-selected")
 
@@ -21,7 +21,8 @@ def _measures(record: dict) -> dict[str, float]:
 
 class EvaluationCallback(L.Callback):
     """Contrastive entropy on the test split (and a validation split) every ``every_n_steps`` and
-    at the end of training; keeps the weights of the selected step; ranks with them at the end.
+    at the end of training; keeps the weights of the selected step in one file under
+    ``weights_dir`` (``selected-<step>.pt``, not in the checkpoints); ranks with them at the end.
 
     ``protocol="test-best"`` (the paper's) selects the step with the best test CE;
     ``"val-selected"`` selects on validation CE, so the reported test CE is not chosen on test.
@@ -37,6 +38,8 @@ class EvaluationCallback(L.Callback):
         protocol: str = "test-best",
         ranking: bool = True,
         ranking_every_eval: bool = False,
+        *,
+        weights_dir: str | Path,
     ):
         if protocol not in PROTOCOLS:
             raise ValueError(f"eval.protocol '{protocol}' is not one of: {', '.join(PROTOCOLS)}")
@@ -46,8 +49,9 @@ class EvaluationCallback(L.Callback):
         self.protocol, self.with_ranking, self.ranking_every_eval = protocol, ranking, ranking_every_eval
         self.history: list[dict] = []
         self.selected: dict | None = None
-        self._selected_state = None
         self.ranking: dict | None = None
+        self.weights_dir = Path(weights_dir)
+        self._checkpointed: list[int] = []  # the selected steps of the last two checkpoints (last, previous)
 
     def _evaluate(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         context = trainer.precision_plugin.forward_context
@@ -64,7 +68,19 @@ class EvaluationCallback(L.Callback):
             trainer.logger.log_metrics(metrics, step=trainer.global_step)
         if self.selected is None or self._criterion(record) < self._criterion(self.selected):
             self.selected = record
-            self._selected_state = copy.deepcopy({k: v.detach().cpu() for k, v in module.model.state_dict().items()})
+            self._save_selected(module.model, record["step"])
+
+    def _weights_file(self, step: int) -> Path:
+        return self.weights_dir / f"selected-{step}.pt"
+
+    def _save_selected(self, model: torch.nn.Module, step: int) -> None:
+        """Write the selected step's weights (atomically) and drop the files no checkpoint refers to:
+        the weights are on disk once, beside (not inside) the training checkpoints."""
+        with atomic_open(self._weights_file(step), "wb") as file:
+            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, file)
+        keep = {self._weights_file(s) for s in (step, *self._checkpointed)}
+        for stale in set(self.weights_dir.glob("selected-*.pt")) - keep:
+            stale.unlink(missing_ok=True)
 
     def _criterion(self, record: dict) -> float:
         return record["val"] if self.protocol == "val-selected" else record["test"].mean
@@ -79,24 +95,28 @@ class EvaluationCallback(L.Callback):
             return
         if not self.history or self.history[-1]["step"] != trainer.global_step:
             self._evaluate(trainer, module)
-        module.model.load_state_dict(self._selected_state)
+        if self.selected["step"] != trainer.global_step:  # else the model holds the selected weights already
+            module.model.load_state_dict(
+                torch.load(self._weights_file(self.selected["step"]), map_location="cpu", weights_only=True))
         if self.with_ranking:  # the selected step's ranking, unless it was measured at that evaluation
             self.ranking = self.selected.get("ranking") or self.test.ranking(
                 module.model, trainer.precision_plugin.forward_context)[0].as_dict()
 
     def state_dict(self) -> dict:
-        """History and selected weights as tensors and plain values, so a checkpoint keeps them
-        (and loads with ``weights_only=True``)."""
+        """The history and which record is selected, as tensors and plain values (a checkpoint keeps
+        them and loads with ``weights_only=True``); the selected weights stay in their own file."""
         records = [{**r, "test": {"mean": r["test"].mean, "per_pair": torch.from_numpy(r["test"].per_pair),
                                    "ci95": list(r["test"].ci95)}} for r in self.history]
         selected = next((i for i, r in enumerate(self.history) if r is self.selected), None)
-        return {"history": records, "selected": selected, "selected_state": self._selected_state}
+        if selected is not None:
+            self._checkpointed = [self.selected["step"], *self._checkpointed][:2]
+        return {"history": records, "selected": selected}
 
     def load_state_dict(self, state: dict) -> None:
         self.history = [{**r, "test": ContrastiveEntropyResult(r["test"]["mean"], r["test"]["per_pair"].numpy(),
                                                                tuple(r["test"]["ci95"]))} for r in state["history"]]
         self.selected = None if state["selected"] is None else self.history[state["selected"]]
-        self._selected_state = state["selected_state"]
+        self._checkpointed = [] if self.selected is None else [self.selected["step"]]
 
     def results(self) -> dict:
         """The ``protocol``, ``ce`` and ``ranking`` fields of a :class:`RunResults` (docs/results.md)."""
