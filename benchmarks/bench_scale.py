@@ -1,0 +1,192 @@
+"""The data path at the paper's scale: a synthetic BEIR corpus with MS MARCO's shape, then two runs
+of today's code on it, each in its own process (a cold token cache, then a warm one).
+
+    python benchmarks/bench_scale.py --passages 1000000 [--train-queries 500000] [--test-queries 7000] [--out scale.json]
+
+The corpus (``--passages`` of ``--words`` words drawn Zipf-like from the real BERT vocab in
+../shared/data/vocab, else from made-up words; one positive per query) is written to a temporary
+folder and removed at the end. Each run reports the seconds of every stage up to the first
+training step of a tiny model (imports, composing the config, reading the texts, the tokenizer with the token caches,
+the training pairs, the first batch, the model build and the step itself), the peak RSS of its
+process (VmHWM) and its anonymous RSS at the end (RssAnon: memory beyond the memmapped token
+cache), and the seconds to draw the CE negatives (pool of ``--pool`` passages, K=256, R=10) and
+to build the ranking subcorpus (``--subcorpus``). The first run also gives the token cache's size.
+"""
+from __future__ import annotations
+
+import time
+
+START = time.perf_counter()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+VOCAB = SHARED / "vocab" / "bert-base-uncased" / "vocab.txt"
+CHUNK = 20_000  # passages generated at a time
+
+
+def words() -> list[str]:
+    """Whole alphabetic words of the BERT vocab (made-up words without it)."""
+    if VOCAB.exists():
+        found = [w for w in VOCAB.read_text(encoding="utf-8").split() if w.isalpha() and w.isascii() and len(w) > 1]
+        return found
+    return [f"w{i}" for i in range(20_000)]
+
+
+def generate(folder: Path, passages: int, train_queries: int, test_queries: int, length: int, seed: int = 0) -> None:
+    """A BEIR folder: ``passages`` passages of ``length`` words, queries of 6 words, one positive each."""
+    rng, vocab = np.random.default_rng(seed), words()
+    weights = 1.0 / np.arange(1, len(vocab) + 1)
+    weights /= weights.sum()
+    (folder / "qrels").mkdir(parents=True, exist_ok=True)
+
+    def texts(count: int, size: int):
+        for start in range(0, count, CHUNK):
+            rows = rng.choice(len(vocab), size=(min(CHUNK, count - start), size), p=weights).tolist()
+            yield start, [" ".join([vocab[i] for i in row]) for row in rows]
+
+    with open(folder / "corpus.jsonl", "w", encoding="utf-8") as corpus:
+        for start, chunk in texts(passages, length):
+            corpus.writelines(json.dumps({"_id": f"p{start + i}", "title": "", "text": t}) + "\n"
+                              for i, t in enumerate(chunk))
+    total = train_queries + test_queries
+    positives = rng.choice(passages, size=total, replace=total > passages)
+    with open(folder / "queries.jsonl", "w", encoding="utf-8") as queries:
+        for start, chunk in texts(total, 6):
+            queries.writelines(json.dumps({"_id": f"q{start + i}", "text": t}) + "\n" for i, t in enumerate(chunk))
+    for split, rows in (("train", range(train_queries)), ("test", range(train_queries, total))):
+        with open(folder / "qrels" / f"{split}.tsv", "w", encoding="utf-8") as qrels:
+            qrels.write("query-id\tcorpus-id\tscore\n")
+            qrels.writelines(f"q{q}\tp{positives[q]}\t1\n" for q in rows)
+
+
+def memory_kib() -> dict[str, int]:
+    """VmHWM (peak RSS) and RssAnon (resident memory not backed by a file) of this process, in KiB."""
+    fields = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmHWM", "RssAnon", "RssFile"):
+            fields[key] = int(value.split()[0])
+    return fields
+
+
+def child(data: Path, cache: Path, pool: int, subcorpus: int) -> dict:
+    """One run up to its first training step, then the evaluation draws; seconds per stage."""
+    stages, mark = {}, [START]
+
+    def stage(name: str) -> None:
+        now = time.perf_counter()
+        stages[name] = round(now - mark[0], 3)
+        mark[0] = now
+
+    import torch
+    from hydra import compose, initialize_config_module
+    from hydra.utils import instantiate
+
+    from dense_scaling.metrics import build_negative_pool, build_subcorpus, sample_negatives
+    from dense_scaling.model.loss import contrastive_loss
+    stage("imports")
+    tokenizer = ["tokenizer=vocab"] if VOCAB.exists() else ["tokenizer=trained"]
+    with initialize_config_module("dense_scaling.conf", version_base="1.3"):
+        cfg = compose("train", overrides=["data=beir", f"data.reader.path={data}", f"cache_dir={cache}",
+                                          f"data_root={SHARED}", "model=micro_L1_H32", "training.num_workers=0",
+                                          "training.batch_size=32", "training.num_negatives=64", *tokenizer])
+    module = instantiate(cfg.datamodule)
+    stage("config")
+    reader = module.reader
+
+    def read():
+        texts = reader()
+        stage("read_texts")
+        return texts
+
+    module.reader = read
+    module.prepare()
+    stage("tokenizer_and_caches")
+    pairs = module.pairs
+    stage("pairs")
+    batch = next(iter(module.train_dataloader().dataset))
+    stage("first_batch")
+    data = module.data
+    model = instantiate(cfg.encoder, vocab_size=len(module.tokenizer))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    stage("model_build")
+    loss = contrastive_loss(model.score(model.encode(batch["query_ids"], batch["query_mask"]),
+                                        model.encode(batch["passage_ids"], batch["passage_mask"])), batch["positive_mask"])
+    loss.backward()
+    optimizer.step()
+    stage("first_step")
+    eval_rows = data.num_eval_passages
+    test_positives = np.asarray([data.corpus_index[p] for grades in data.split("test").values() for p in grades])
+    negative_pool = build_negative_pool(eval_rows, test_positives, pool, seed=0)
+    sample_negatives(len(negative_pool), len(test_positives), 256, 10, 0)
+    stage("ce_negatives")
+    build_subcorpus(eval_rows, test_positives, subcorpus, 0)
+    stage("subcorpus")
+    to_first_step = sum(v for k, v in stages.items() if k not in ("model_build", "ce_negatives", "subcorpus"))
+    return {"stages_s": stages, "to_first_step_s": round(to_first_step, 3), "train_pairs": len(pairs.train),
+            "passages": len(data.corpus_ids), "memory_kib": memory_kib()}
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def run_child(data: Path, cache: Path, args) -> dict:
+    command = [sys.executable, __file__, "--child", str(data), "--cache", str(cache), "--pool", str(args.pool),
+               "--subcorpus", str(args.subcorpus)]
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
+    if done.returncode != 0:
+        raise SystemExit(f"the run failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--passages", type=int, default=1_000_000)
+    parser.add_argument("--train-queries", type=int, default=500_000)
+    parser.add_argument("--test-queries", type=int, default=7_000)
+    parser.add_argument("--words", type=int, default=60, help="words per passage (MS MARCO: about 56)")
+    parser.add_argument("--pool", type=int, default=1_000_000, help="CE negative pool (DRScale: 1M)")
+    parser.add_argument("--subcorpus", type=int, default=100_000)
+    parser.add_argument("--out", type=Path, help="also write the numbers as JSON here")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.cache, args.pool, args.subcorpus)))
+        return
+    with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
+        data, cache = Path(tmp) / "data", Path(tmp) / "cache"
+        began = time.perf_counter()
+        generate(data, args.passages, args.train_queries, args.test_queries, args.words)
+        report = {"passages": args.passages, "train_queries": args.train_queries, "test_queries": args.test_queries,
+                  "generate_s": round(time.perf_counter() - began, 1), "corpus_bytes": folder_bytes(data)}
+        report["first_run"] = run_child(data, cache, args)
+        report["token_cache_bytes"] = folder_bytes(cache / "tokens")
+        report["second_run"] = run_child(data, cache, args)
+    print(f"{args.passages:,} passages, {args.train_queries:,} train and {args.test_queries:,} test queries "
+          f"(generated in {report['generate_s']} s, {report['corpus_bytes'] / 2**30:.2f} GiB); "
+          f"token cache {report['token_cache_bytes'] / 2**30:.2f} GiB")
+    runs = ("first_run", "second_run")
+    print(f"{'seconds':<22}" + "".join(f"{r:>12}" for r in runs))
+    for name in report["first_run"]["stages_s"]:
+        print(f"{name:<22}" + "".join(f"{report[r]['stages_s'][name]:>12.2f}" for r in runs))
+    print(f"{'to first step':<22}" + "".join(f"{report[r]['to_first_step_s']:>12.2f}" for r in runs)
+          + "   (model build, CE negatives and subcorpus excluded)")
+    for key, label in (("VmHWM", "peak RSS GiB"), ("RssAnon", "anon RSS GiB")):
+        print(f"{label:<22}" + "".join(f"{report[r]['memory_kib'][key] / 2**20:>12.2f}" for r in runs))
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
