@@ -78,7 +78,8 @@ class RetrievalDataModule(L.LightningDataModule):
         self.data: RetrievalData | None = None
 
     def prepare(self) -> None:
-        """Load the data, the tokenizer and the token caches."""
+        """Load the data, the tokenizer and the token caches; then release the texts (read again
+        only if one is asked for), so a run holds ids and the memmapped tokens, not the corpus."""
         if self.data is not None:
             return
         data = self.reader() if callable(self.reader) else self.reader
@@ -86,6 +87,8 @@ class RetrievalDataModule(L.LightningDataModule):
         self.tokenizer = build_tokenizer(data=data, cache_dir=self.cache_dir, **self.tokenizer_spec)
         self.tokens: Tokens = tokenize_data(data, self.tokenizer, self.max_query_length, self.max_passage_length,
                                             self.cache_dir)
+        if callable(self.reader):  # read from files here: the token caches hold the texts, keep only ids
+            self.data = data.with_lazy_texts(self.reader)
 
     @cached_property
     def pairs(self) -> PairSplit:

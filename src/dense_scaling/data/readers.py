@@ -9,10 +9,11 @@ import gzip
 import hashlib
 import json
 import zlib
+import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Sequence
 
 Qrels = dict[str, dict[str, int]]
 TRAIN_CORPUS_FILE = "train_corpus.jsonl"  # optional: passages for training only (e.g. ICT positives)
@@ -20,6 +21,22 @@ TRAIN_CORPUS_FILE = "train_corpus.jsonl"  # optional: passages for training only
 
 class DataFormatError(ValueError):
     """Input data a user supplied is malformed; the message names the file, line and fix."""
+
+
+class LazyTexts(Sequence):
+    """Texts read again only when one is asked for (``load()`` returns them all): what a data set
+    holds after tokenization, when the token cache has the texts as ids."""
+
+    def __init__(self, load: Callable[[], list[str]], count: int):
+        self._load, self._count, self._texts = load, count, None
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index):
+        if self._texts is None:
+            self._texts = self._load()
+        return self._texts[index]
 
 
 @dataclass
@@ -43,6 +60,12 @@ class RetrievalData:
     def __post_init__(self):
         if self.num_eval_passages is None:
             self.num_eval_passages = len(self.corpus_ids)
+
+    def with_lazy_texts(self, reader: Callable[[], "RetrievalData"]) -> "RetrievalData":
+        """This data set with its texts released: ids, qrels and sizes kept, the texts read again
+        with ``reader`` if one is asked for."""
+        return dataclasses.replace(self, corpus_texts=LazyTexts(lambda: reader().corpus_texts, len(self.corpus_texts)),
+                                   query_texts=LazyTexts(lambda: reader().query_texts, len(self.query_texts)))
 
     @cached_property
     def corpus_index(self) -> dict[str, int]:
