@@ -73,6 +73,12 @@ def test_moved_data_keeps_a_finished_run_finished(compose_train, tmp_path):
     assert not runs.completed(out, identity(compose_train("data=beir", f"data.reader.path={moved}", *TINY_RUN)))
 
 
+def test_a_finished_run_is_finished_for_a_freshly_composed_config(compose_train, tmp_path):
+    out = tmp_path / "run"
+    run(compose_train(*TINY_RUN), out)  # a run changes its own cfg object (instantiate resolves it)
+    assert runs.completed(out, identity(compose_train(*TINY_RUN)))
+
+
 def test_identity_fingerprints_every_path_it_names(compose_train, tmp_path):
     data = write_beir(tmp_path / "nq")
     cfg = compose_train("data=beir", f"data.reader.path={data}")

@@ -39,6 +39,7 @@ def run(cfg: DictConfig, out_dir: str | Path) -> RunResults | None:
     (on data-parallel ranks other than 0, which write nothing, None)."""
     out_dir = Path(out_dir)
     check_train_config(cfg)
+    digest = identity(cfg)  # before instantiate, which resolves interpolations of cfg in place
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.datamodule)
     datamodule.prepare()
@@ -81,7 +82,7 @@ def run(cfg: DictConfig, out_dir: str | Path) -> RunResults | None:
         train_loss_final=module.last_loss(),
         **(evaluation.results() if evaluation else {"protocol": None, "ce": None, "ranking": None}),
         config=OmegaConf.to_container(cfg, resolve=True),
-        identity=identity(cfg),
+        identity=digest,
     )
     results.write(out_dir / RESULTS_NAME)
     return results
