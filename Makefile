@@ -8,7 +8,7 @@ LOCK := requirements.lock
 LATEST := .venv-latest
 # The CPU wheel of torch, installed first: an unpinned torch would pull several GB of CUDA packages.
 TORCH := torch==2.13.0
-EXTRAS := .[dev,slurm]
+EXTRAS := .[dev,slurm,hf]
 
 .PHONY: install quickstart test test-fast test-latest lock versions bench clean
 
