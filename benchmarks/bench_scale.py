@@ -6,7 +6,8 @@ of today's code on it, each in its own process (a cold token cache, then a warm 
 The corpus (``--passages`` of ``--words`` words drawn Zipf-like from the real BERT vocab in
 ../shared/data/vocab, else from made-up words; one positive per query) is written to a temporary
 folder and removed at the end. Each run reports the seconds of every stage up to the first
-training step of a tiny model (imports, composing the config, reading the texts, the tokenizer with the token caches,
+training step of a tiny model (imports, composing the config, reading the data (the texts in the first run, the source index
+in the second), the tokenizer with the token caches,
 the training pairs, the first batch, the model build and the step itself), the peak RSS of its
 process (VmHWM) and its anonymous RSS at the end (RssAnon: memory beyond the memmapped token
 cache), and the seconds to draw the CE negatives (pool of ``--pool`` passages, K=256, R=10) and
@@ -91,6 +92,7 @@ def child(data: Path, cache: Path, pool: int, subcorpus: int) -> dict:
     from hydra import compose, initialize_config_module
     from hydra.utils import instantiate
 
+    from dense_scaling.data import datamodule as datamodules
     from dense_scaling.metrics import build_negative_pool, build_subcorpus, sample_negatives
     from dense_scaling.model.loss import contrastive_loss
     stage("imports")
@@ -101,14 +103,14 @@ def child(data: Path, cache: Path, pool: int, subcorpus: int) -> dict:
                                           "training.batch_size=32", "training.num_negatives=64", *tokenizer])
     module = instantiate(cfg.datamodule)
     stage("config")
-    reader = module.reader
+    indexed = datamodules.read_indexed
 
-    def read():
-        texts = reader()
-        stage("read_texts")
-        return texts
+    def read(reader, cache_dir):
+        data = indexed(reader, cache_dir)
+        stage("read_data")
+        return data
 
-    module.reader = read
+    datamodules.read_indexed = read  # time the reading (texts in the first run, the index in the second)
     module.prepare()
     stage("tokenizer_and_caches")
     pairs = module.pairs

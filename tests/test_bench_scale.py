@@ -18,5 +18,5 @@ def test_bench_scale_runs_both_runs_at_a_tiny_size(tmp_path):
     for run in ("first_run", "second_run"):
         assert report[run]["passages"] == 2000 and report[run]["train_pairs"] == 300
         assert report[run]["memory_kib"]["VmHWM"] >= report[run]["memory_kib"]["RssAnon"] > 0
-        assert set(report[run]["stages_s"]) >= {"read_texts", "tokenizer_and_caches", "first_step", "ce_negatives"}
+        assert set(report[run]["stages_s"]) >= {"read_data", "tokenizer_and_caches", "first_step", "ce_negatives"}
     assert "to first step" in done.stdout

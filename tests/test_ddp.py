@@ -30,19 +30,31 @@ def _train(out, trainer, cache, *extra):
     return json.loads((out / "results.json").read_text())
 
 
+def _assert_same_run(got, expected, folders):
+    """Same global batch, negatives gathered across ranks: the same loss, tokens, CE and weights."""
+    assert got["tokens_seen"] == expected["tokens_seen"]
+    assert got["train_loss_final"] == pytest.approx(expected["train_loss_final"], rel=1e-4)
+    assert [s for s, _ in got["ce"]["history"]] == [3, 6]
+    for (_, a), (_, b) in zip(got["ce"]["history"], expected["ce"]["history"]):
+        assert a == pytest.approx(b, rel=1e-4)
+    weights = [BiEncoder.from_pretrained(folder / "model").state_dict() for folder in folders]
+    for name, value in weights[0].items():
+        torch.testing.assert_close(weights[1][name], value, rtol=1e-4, atol=1e-5, msg=name)
+
+
 @pytest.mark.slow
 def test_two_process_ddp_run_equals_the_single_process_run(tmp_path):
     single = _train(tmp_path / "single", "cpu", tmp_path / "cache", "trainer.precision=32")
     ddp = _train(tmp_path / "ddp", "ddp_cpu", tmp_path / "cache")
-    # same global batch, negatives gathered across ranks: the same loss, tokens and weights
-    assert ddp["tokens_seen"] == single["tokens_seen"]
-    assert ddp["train_loss_final"] == pytest.approx(single["train_loss_final"], rel=1e-4)
-    assert [s for s, _ in ddp["ce"]["history"]] == [3, 6]
-    for (_, a), (_, b) in zip(ddp["ce"]["history"], single["ce"]["history"]):
-        assert a == pytest.approx(b, rel=1e-4)
-    weights = [BiEncoder.from_pretrained(tmp_path / run / "model").state_dict() for run in ("single", "ddp")]
-    for name, value in weights[0].items():
-        torch.testing.assert_close(weights[1][name], value, rtol=1e-4, atol=1e-5, msg=name)
+    _assert_same_run(ddp, single, [tmp_path / "single", tmp_path / "ddp"])
+
+
+@pytest.mark.slow
+def test_ddp_with_grad_cache_and_checkpointing_equals_the_plain_single_process_run(tmp_path):
+    single = _train(tmp_path / "single", "cpu", tmp_path / "cache", "trainer.precision=32")
+    ddp = _train(tmp_path / "ddp", "ddp_cpu", tmp_path / "cache", "training.grad_cache=3",
+                 "training.gradient_checkpointing=true")
+    _assert_same_run(ddp, single, [tmp_path / "single", tmp_path / "ddp"])
 
 
 def _metric_shard(rank, world, init_file, data, out_file):

@@ -74,6 +74,8 @@ RULES = {
     "training.batch_size": POSITIVE,
     "training.num_negatives": COUNT,
     "training.in_batch_negatives": FLAG,
+    "training.gradient_checkpointing": FLAG,
+    "training.grad_cache": Number(low=1, none_ok=True),
     "training.lr": Number(integer=False, low=0, low_open=True),
     "training.weight_decay": Number(integer=False, low=0),
     "training.warmup_steps": COUNT,

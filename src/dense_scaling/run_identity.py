@@ -26,7 +26,7 @@ from dense_scaling.data.fingerprint import path_fingerprint
 
 VOLATILE_KEYS = (
     "study", "cache_dir", "data_root", "logger", "trainer.default_root_dir", "training.num_workers",
-    "training.checkpoint_every_n_steps", "eval.batch_size",
+    "training.checkpoint_every_n_steps", "eval.batch_size", "training.gradient_checkpointing", "training.grad_cache",
 )
 """Keys that change where or how fast a run goes, not its results: left out of run folder names and
 of the identity. ``data_root`` goes, but the data paths built on it are kept as content fingerprints."""

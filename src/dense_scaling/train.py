@@ -51,6 +51,8 @@ def run(cfg: DictConfig, out_dir: str | Path) -> RunResults | None:
         warmup_steps=cfg.training.warmup_steps,
         max_steps=cfg.training.max_steps,
         in_batch_negatives=cfg.training.in_batch_negatives,
+        gradient_checkpointing=cfg.training.gradient_checkpointing,
+        grad_cache=cfg.training.grad_cache,
     )
     evaluation = _evaluation_callback(cfg.eval, datamodule, out_dir / runs.CHECKPOINTS) if cfg.eval.enabled else None
     logger = instantiate(cfg.logger) if cfg.get("logger") else False

@@ -12,6 +12,7 @@ from dense_scaling.data import tokenizer as tokenizers
 from dense_scaling.data.batches import ContrastiveBatches
 from dense_scaling.data.pairs import PairSplit, positives_by_query, relevant_pairs, split_pairs
 from dense_scaling.data.readers import RetrievalData
+from dense_scaling.data.source_index import read_indexed
 from dense_scaling.data.token_cache import Tokens, tokenize_data
 
 
@@ -78,11 +79,12 @@ class RetrievalDataModule(L.LightningDataModule):
         self.data: RetrievalData | None = None
 
     def prepare(self) -> None:
-        """Load the data, the tokenizer and the token caches; then release the texts (read again
-        only if one is asked for), so a run holds ids and the memmapped tokens, not the corpus."""
+        """Load the data (from its index when the source files are unchanged), the tokenizer and the
+        token caches; then release the texts (read again only if one is asked for), so a run holds
+        ids and the memmapped tokens, not the corpus."""
         if self.data is not None:
             return
-        data = self.reader() if callable(self.reader) else self.reader
+        data = read_indexed(self.reader, self.cache_dir) if callable(self.reader) else self.reader
         self.data = data
         self.tokenizer = build_tokenizer(data=data, cache_dir=self.cache_dir, **self.tokenizer_spec)
         self.tokens: Tokens = tokenize_data(data, self.tokenizer, self.max_query_length, self.max_passage_length,

@@ -34,9 +34,28 @@ class LazyTexts(Sequence):
         return self._count
 
     def __getitem__(self, index):
+        if isinstance(index, slice):  # a slice stays lazy: a cached tokenizer or token cache reads nothing
+            return LazyTexts(lambda: self._all()[index], len(range(*index.indices(self._count))))
+        return self._all()[index]
+
+    def _all(self) -> list[str]:
         if self._texts is None:
             self._texts = self._load()
-        return self._texts[index]
+        return self._texts
+
+
+def lazy_texts(reader: Callable[[], "RetrievalData"], which: str, count: int) -> LazyTexts:
+    """``count`` texts (``which``: ``corpus_texts`` or ``query_texts``), read through ``reader`` when asked for."""
+    return LazyTexts(lambda: getattr(reader(), which), count)
+
+
+def sources(*keys: str):
+    """Mark a reader's arguments that name its source files or folders: the data index
+    (:mod:`dense_scaling.data.source_index`) keys on their manifest and reads them only when they change."""
+    def mark(reader):
+        reader.source_keys = keys
+        return reader
+    return mark
 
 
 @dataclass
@@ -64,8 +83,8 @@ class RetrievalData:
     def with_lazy_texts(self, reader: Callable[[], "RetrievalData"]) -> "RetrievalData":
         """This data set with its texts released: ids, qrels and sizes kept, the texts read again
         with ``reader`` if one is asked for."""
-        return dataclasses.replace(self, corpus_texts=LazyTexts(lambda: reader().corpus_texts, len(self.corpus_texts)),
-                                   query_texts=LazyTexts(lambda: reader().query_texts, len(self.query_texts)))
+        return dataclasses.replace(self, corpus_texts=lazy_texts(reader, "corpus_texts", len(self.corpus_texts)),
+                                   query_texts=lazy_texts(reader, "query_texts", len(self.query_texts)))
 
     @cached_property
     def corpus_index(self) -> dict[str, int]:
@@ -228,6 +247,7 @@ def read_qrels(path: Path, corpus: dict[str, int], queries: dict[str, int], head
     return qrels
 
 
+@sources("path")
 def load_beir(path: str | Path, name: str | None = None, with_title: bool = True) -> RetrievalData:
     """Load a BEIR folder: ``corpus.jsonl[.gz]``, ``queries.jsonl[.gz]``, ``qrels/<split>.tsv``,
     and the optional training-only passages of ``train_corpus.jsonl[.gz]`` (appended after the
@@ -276,6 +296,7 @@ def _read_id_text_tsv(path: Path) -> tuple[list[str], list[str]]:
     return ids, texts
 
 
+@sources("collection", "queries", "qrels")
 def load_tsv(
     collection: str | Path,
     queries: str | list[str],
@@ -300,6 +321,7 @@ def load_tsv(
     return data
 
 
+@sources("path")
 def load_msmarco(path: str | Path, train_split: str = "train", test_split: str = "dev.small") -> RetrievalData:
     """MS MARCO passage from its TSV release: ``collection.tsv``, ``queries.<split>.tsv``,
     ``qrels.<split>.tsv`` in one folder (the default test split is dev.small, as in the paper)."""
@@ -313,6 +335,7 @@ def load_msmarco(path: str | Path, train_split: str = "train", test_split: str =
     )
 
 
+@sources("path")
 def load_t2ranking(path: str | Path) -> RetrievalData:
     """T2Ranking from its release: ``collection.tsv``, ``queries.{train,dev}.tsv``,
     ``qrels.retrieval.{train,dev}.tsv`` (headers included); splits are named train and dev."""

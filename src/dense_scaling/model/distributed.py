@@ -25,6 +25,11 @@ class _GatherWithGradient(torch.autograd.Function):
         return grad[ctx.rank * ctx.rows : (ctx.rank + 1) * ctx.rows]
 
 
+def rank() -> int:
+    """This process's rank among the data-parallel processes (0 on one process)."""
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
 def gather_with_gradient(tensor: torch.Tensor) -> torch.Tensor:
     """All ranks' ``tensor`` rows in rank order (equal row counts); ``tensor`` itself on one process."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:

@@ -7,8 +7,9 @@ import lightning as L
 import torch
 
 from dense_scaling.model.biencoder import BiEncoder
-from dense_scaling.model.distributed import gather_with_gradient
+from dense_scaling.model.distributed import gather_with_gradient, rank
 from dense_scaling.model.loss import contrastive_loss
+from dense_scaling.model.memory import cached_encode, checkpoint_activations
 
 
 def warmup_linear_decay(warmup_steps: int, max_steps: int):
@@ -41,6 +42,10 @@ class ContrastiveRetriever(L.LightningModule):
     over the attempts of a resumed run (a checkpoint carries the time up to it). Under data parallelism each rank encodes its
     share of the batch and the passage embeddings are gathered with gradients, so the loss and its
     gradient are those of the whole batch on one device.
+
+    For batches larger than memory: ``gradient_checkpointing`` recomputes the encoder's layer
+    activations in the backward pass; ``grad_cache`` (a chunk size) encodes queries and passages
+    GradCache's way (``model/memory.py``). Neither changes the loss or its gradients.
     """
 
     def __init__(
@@ -51,12 +56,19 @@ class ContrastiveRetriever(L.LightningModule):
         warmup_steps: int = 1000,
         max_steps: int = 10_000,
         in_batch_negatives: bool = True,
+        gradient_checkpointing: bool = False,
+        grad_cache: int | None = None,
     ):
         super().__init__()
         self.model = model
         self.lr, self.weight_decay = lr, weight_decay
         self.warmup_steps, self.max_steps = warmup_steps, max_steps
         self.in_batch_negatives = in_batch_negatives
+        if grad_cache is not None and grad_cache < 1:
+            raise ValueError(f"training.grad_cache={grad_cache}: give a chunk size >= 1, or null to encode whole batches")
+        self.grad_cache = grad_cache
+        if gradient_checkpointing:
+            checkpoint_activations(model.encoder)
         self.tokens_seen = 0
         self._time_before_attempt = 0.0
         self._checkpointed_loss: float | None = None
@@ -69,14 +81,23 @@ class ContrastiveRetriever(L.LightningModule):
     def on_fit_start(self) -> None:
         self._attempt_started = time.perf_counter()
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        queries = self.model.encode(batch["query_ids"], batch["query_mask"])
-        passages = self.model.encode(batch["passage_ids"], batch["passage_mask"])
+    def embed(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Embeddings of a batch's texts: at once, or ``grad_cache`` texts at a time."""
+        return cached_encode(self.model, ids, mask, self.grad_cache) if self.grad_cache else self.model.encode(ids, mask)
+
+    def batch_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The contrastive loss of this process's share of ``batch``, against the candidates of
+        every process (gathered with gradients under data parallelism)."""
+        queries = self.embed(batch["query_ids"], batch["query_mask"])
+        passages = self.embed(batch["passage_ids"], batch["passage_mask"])
         share = len(queries)  # this rank's queries, and as many positives, lead its passages
         positives, negatives = gather_with_gradient(passages[:share]), gather_with_gradient(passages[share:])
         scores = self.model.score(queries, torch.cat([positives, negatives]))
-        loss = contrastive_loss(scores, batch["positive_mask"], self.in_batch_negatives,
-                                first_query=self.global_rank * share, num_positives=len(positives))
+        return contrastive_loss(scores, batch["positive_mask"], self.in_batch_negatives,
+                                first_query=rank() * share, num_positives=len(positives))
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self.batch_loss(batch)
         self.tokens_seen += batch["num_tokens"]  # counted by the batch stream: no device sync, no collective
         self.log("train/loss", loss, prog_bar=True, sync_dist=True)
         self.log("train/lr", self.lr_schedulers().get_last_lr()[0])
