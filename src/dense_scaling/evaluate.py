@@ -23,15 +23,23 @@ from dense_scaling.evaluation.evaluator import Evaluator
 from dense_scaling.evaluation.material import test_material
 from dense_scaling.metrics import write_qrels, write_run
 from dense_scaling.model.biencoder import BiEncoder
+from dense_scaling.model.st_folder import is_sentence_transformer
 from dense_scaling.results import RESULTS_NAME, RunInfo, RunResults, format_metrics
 
 
 def load_model(model_dir: str | Path, checkpoint: str | Path | None = None) -> BiEncoder:
-    """A saved BiEncoder, with the weights of a Lightning checkpoint of the same model if given."""
-    model = BiEncoder.from_pretrained(model_dir)
+    """A saved BiEncoder (or a local sentence-transformers folder, scored as it is), with the weights
+    of a Lightning checkpoint of the same model if given."""
+    model = BiEncoder.from_sentence_transformer(model_dir) if is_sentence_transformer(model_dir) \
+        else BiEncoder.from_pretrained(model_dir)
     if checkpoint:
         model.load_state_dict(checkpoint_weights(checkpoint))
     return model
+
+
+def tokenizer_folder(model_dir: str | Path) -> Path:
+    """Where a model folder keeps its tokenizer: ``tokenizer/`` of ours, the folder itself of sentence-transformers'."""
+    return Path(model_dir) if is_sentence_transformer(model_dir) else Path(model_dir) / "tokenizer"
 
 
 def checkpoint_weights(path: str | Path) -> dict[str, torch.Tensor]:
@@ -79,7 +87,7 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> RunResults:
     model.to(device)
     context = partial(torch.autocast, device_type=device, dtype=torch.bfloat16) if cfg.precision == "bf16" else nullcontext
     data = instantiate(cfg.data.reader)()
-    tokens = tokenize_data(data, from_pretrained(str(Path(cfg.model_dir) / "tokenizer")), cfg.data.max_query_length,
+    tokens = tokenize_data(data, from_pretrained(str(tokenizer_folder(cfg.model_dir))), cfg.data.max_query_length,
                            cfg.data.max_passage_length, cfg.cache_dir)
     settings = {k: cfg.eval[k] for k in ("num_negatives", "repeats", "pool_size", "subcorpus_size", "seed")}
     material = test_material(data, tokens, cfg.data.test_split, **settings)

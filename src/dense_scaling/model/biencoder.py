@@ -8,6 +8,9 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel
 
+from dense_scaling.model import st_folder
+from dense_scaling.model.model_card import model_card
+
 SETTINGS_FILE = "biencoder.json"
 PROJECTION_FILE = "projection.pt"
 
@@ -97,6 +100,36 @@ class BiEncoder(nn.Module):
         model.projection.load_state_dict(torch.load(folder / PROJECTION_FILE, weights_only=True))
         return model
 
+    def save_sentence_transformer(self, folder: str | Path, tokenizer, max_query_length: int,
+                                  max_passage_length: int, card: str | None = None) -> Path:
+        """Write a folder that ``sentence_transformers.SentenceTransformer(folder)`` loads with the same
+        embeddings: this pooling, the projection as a Dense module, Normalize for cosine, and the
+        query and passage lengths (``encode_query``, ``encode_document``); ``card`` is its README.md
+        (by default :func:`~dense_scaling.model.model_card.model_card` without a training run)."""
+        card = card or model_card(self, max_query_length, max_passage_length)
+        return st_folder.write_sentence_transformer(self, tokenizer, folder, max_query_length, max_passage_length, card)
+
+    @classmethod
+    def from_sentence_transformer(cls, folder: str | Path, dropout: float | None = None,
+                                  temperature: float | None = None) -> "BiEncoder":
+        """The BiEncoder of a local sentence-transformers folder, computing its embeddings: its pooling,
+        its Dense module as the projection (the identity when it has none), cosine when it normalises.
+        The temperature is ``temperature``, else the one it was exported with from here, else 0.05
+        for a normalising model (sentence-transformers' MultipleNegativesRankingLoss scale 20) and 1
+        for a dot-product one."""
+        parts = st_folder.read_sentence_transformer(folder, dropout)
+        temperature = temperature or parts.temperature or (0.05 if parts.similarity == "cos" else 1.0)
+        hidden = parts.encoder.config.hidden_size
+        proj_dim = parts.projection.out_features if parts.projection is not None else hidden
+        model = cls(parts.encoder, proj_dim, parts.pooling, parts.similarity, temperature)
+        with torch.no_grad():
+            if parts.projection is not None:
+                model.projection.load_state_dict(parts.projection.state_dict())
+            else:
+                model.projection.weight.copy_(torch.eye(hidden))
+                model.projection.bias.zero_()
+        return model
+
 
 def load_encoder(
     init: str,
@@ -156,8 +189,27 @@ def build_biencoder(
     name: str | None = None,
 ) -> BiEncoder:
     """A :class:`BiEncoder` from a model config (the Hydra ``model`` group); ``name`` is a label.
-    ``vocab_size`` is the tokenizer's; a pretrained encoder must have an embedding row for each token."""
+    ``vocab_size`` is the tokenizer's; a pretrained encoder must have an embedding row for each token.
+    A local sentence-transformers folder as ``hub_id`` gives the model it holds, projection included
+    (:meth:`BiEncoder.from_sentence_transformer`); the settings must then be the folder's."""
+    if init == "pretrained" and st_folder.is_sentence_transformer(hub_id):
+        model = BiEncoder.from_sentence_transformer(hub_id, dropout, temperature)
+        _check_settings(model, hub_id, proj_dim=proj_dim, pooling=pooling, similarity=similarity)
+        if vocab_size is not None:
+            check_vocabulary(vocab_size, model.encoder, hub_id)
+        return model
     encoder = load_encoder(init, hub_id, dict(arch) if arch else None, vocab_size, dropout)
     if init == "pretrained" and vocab_size is not None:
         check_vocabulary(vocab_size, encoder, hub_id)
     return BiEncoder(encoder, proj_dim=proj_dim, pooling=pooling, similarity=similarity, temperature=temperature)
+
+
+def _check_settings(model: BiEncoder, hub_id: str, **settings) -> None:
+    """Refuse settings that differ from those of the sentence-transformers model ``model`` was read from."""
+    holds = {"proj_dim": model.projection.out_features, "pooling": model.pooling, "similarity": model.similarity}
+    wrong = [f"{key}={holds[key]} (not {value})" for key, value in settings.items() if holds[key] != value]
+    if wrong:
+        raise ValueError(
+            f"init=pretrained: the sentence-transformers model '{hub_id}' has {', '.join(wrong)}; a run starts from "
+            f"it as it is, so set {' '.join(entry.split(' ')[0] for entry in wrong)}"
+        )

@@ -1,0 +1,115 @@
+"""sentence-transformers folders: write a BiEncoder as one, read one back as the parts of a BiEncoder.
+
+Both directions go through sentence-transformers' own modules (Transformer, Pooling, Dense,
+Normalize) and its own save and load, never through its file formats, so a folder written here is
+whatever the installed sentence-transformers writes and reads. sentence-transformers is the ``hf``
+extra: it is imported only when a folder is written or read.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+MODULES_FILE = "modules.json"  # what makes a folder a sentence-transformers one
+SETTINGS_FILE = "biencoder.json"  # our settings beside theirs (the temperature, which they have no place for)
+
+
+def is_sentence_transformer(path: str | Path | None) -> bool:
+    """Whether ``path`` is a local sentence-transformers folder."""
+    return path is not None and (Path(path) / MODULES_FILE).is_file()
+
+
+def _modules():
+    try:
+        from sentence_transformers import SentenceTransformer
+        from sentence_transformers.sentence_transformer import modules
+    except ImportError:
+        raise ImportError(
+            "sentence-transformers folders need the sentence-transformers package: pip install 'dense-scaling[hf]'"
+        ) from None
+    return SentenceTransformer, modules
+
+
+def write_sentence_transformer(model, tokenizer, folder: str | Path, query_length: int, passage_length: int,
+                               card: str) -> Path:
+    """Write ``model`` (a BiEncoder) with ``tokenizer`` as a sentence-transformers folder: Transformer
+    (queries truncated to ``query_length`` tokens by ``encode_query``, passages to ``passage_length``
+    by ``encode_document`` and ``encode``), Pooling, Dense (identity activation), Normalize when the
+    similarity is cosine; ``card`` becomes its README.md. The folder appears whole or not at all;
+    an existing non-empty ``folder`` is refused."""
+    SentenceTransformer, modules = _modules()
+    folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()):
+        raise FileExistsError(f"{folder} exists and is not empty; export to a new folder or delete it first")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    hidden, proj = model.projection.in_features, model.projection
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}.") as staging:
+        encoder_dir, out = Path(staging) / "encoder", Path(staging) / "out"
+        model.encoder.save_pretrained(encoder_dir)
+        tokenizer.save_pretrained(encoder_dir)
+        transformer = modules.Transformer(str(encoder_dir), max_seq_length=max(query_length, passage_length),
+                                          query_length=query_length, document_length=passage_length)
+        dense = modules.Dense(hidden, proj.out_features, bias=True, activation_function=nn.Identity(),
+                              init_weight=proj.weight.detach().clone(), init_bias=proj.bias.detach().clone())
+        parts = [transformer, modules.Pooling(hidden, model.pooling), dense]
+        parts += [modules.Normalize()] if model.similarity == "cos" else []
+        similarity = "cosine" if model.similarity == "cos" else "dot"
+        SentenceTransformer(modules=parts, similarity_fn_name=similarity, device="cpu").save(str(out))
+        (out / "README.md").write_text(card, encoding="utf-8")
+        (out / SETTINGS_FILE).write_text(json.dumps({"temperature": model.temperature}, indent=2) + "\n")
+        if folder.exists():
+            folder.rmdir()
+        os.replace(out, folder)
+    return folder
+
+
+@dataclass
+class SentenceTransformerParts:
+    """What a sentence-transformers folder says, in a BiEncoder's terms; ``projection`` is None when
+    it has no Dense module; ``temperature`` is None unless it was exported from here."""
+
+    encoder: nn.Module
+    pooling: str
+    similarity: str
+    projection: nn.Linear | None
+    temperature: float | None
+
+
+def read_sentence_transformer(folder: str | Path, dropout: float | None = None) -> SentenceTransformerParts:
+    """Load ``folder`` with sentence-transformers (offline) and take it apart: it must be a Transformer,
+    a mean or CLS Pooling, at most one Dense with identity activation, and an optional Normalize."""
+    SentenceTransformer, modules = _modules()
+    config = {} if dropout is None else {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
+    loaded = list(SentenceTransformer(str(folder), device="cpu", local_files_only=True, config_kwargs=config))
+    kinds = [type(module).__name__ for module in loaded]
+    pattern = {"Transformer": 0, "Pooling": 1, "Dense": 2, "Normalize": 3}
+    order = [pattern.get(kind, -1) for kind in kinds]
+    if kinds[:2] != ["Transformer", "Pooling"] or -1 in order or order != sorted(set(order)):
+        raise ValueError(f"{folder}: its modules are {' -> '.join(kinds)}; a BiEncoder is Transformer -> Pooling "
+                         f"(mean or cls) -> optional Dense -> optional Normalize")
+    found = dict(zip(kinds, loaded))
+    pooling = found["Pooling"].pooling_mode
+    if pooling not in ("mean", "cls"):
+        raise ValueError(f"{folder}: pooling '{pooling}' is not one a BiEncoder has (mean, cls)")
+    dense = found.get("Dense")
+    if dense is not None and (not isinstance(dense.activation_function, nn.Identity) or dense.use_residual):
+        raise ValueError(f"{folder}: its Dense module has activation {type(dense.activation_function).__name__}"
+                         f"{' and a residual' if dense.use_residual else ''}; a BiEncoder's projection is linear")
+    settings = Path(folder) / SETTINGS_FILE
+    temperature = json.loads(settings.read_text())["temperature"] if settings.is_file() else None
+    return SentenceTransformerParts(found["Transformer"].model, pooling, "cos" if "Normalize" in found else "dot",
+                                    dense and _linear(dense.linear), temperature)
+
+
+def _linear(layer: nn.Linear) -> nn.Linear:
+    """``layer`` with a bias (zeros where it had none), as a BiEncoder's projection has."""
+    if layer.bias is None:
+        layer.bias = nn.Parameter(torch.zeros(layer.out_features, dtype=layer.weight.dtype))
+    return layer
+
