@@ -10,7 +10,8 @@ from hydra.utils import instantiate
 
 from dense_scaling.data.tokenizer import from_vocab
 from dense_scaling.evaluate import evaluate
-from dense_scaling.metrics import read_qrels, read_run
+from dense_scaling.data.readers import read_qrels
+from dense_scaling.metrics import read_run
 from dense_scaling.evaluation.callback import EvaluationCallback
 from dense_scaling.train import run
 from tests.helpers.config import compose_config
@@ -42,7 +43,8 @@ def _drive(callback, steps):
     """Evaluate at each step with the weight set to the step number, as training would."""
     module = SimpleNamespace(model=torch.nn.Linear(1, 1, bias=False))
     trainer = SimpleNamespace(is_global_zero=True, max_steps=steps[-1], logger=None,
-                              precision_plugin=SimpleNamespace(forward_context=None))
+                              precision_plugin=SimpleNamespace(forward_context=None),
+                              strategy=SimpleNamespace(barrier=lambda name=None: None))
     for step in steps:
         trainer.global_step = step
         module.model.weight.data.fill_(step)
