@@ -191,17 +191,19 @@ def build_biencoder(
     """A :class:`BiEncoder` from a model config (the Hydra ``model`` group); ``name`` is a label.
     ``vocab_size`` is the tokenizer's; a pretrained encoder must have an embedding row for each token.
     A local sentence-transformers folder as ``hub_id`` gives the model it holds, projection included
-    (:meth:`BiEncoder.from_sentence_transformer`); the settings must then be the folder's."""
+    (:meth:`BiEncoder.from_sentence_transformer`); the settings must then be the folder's.
+    The model is in training mode (``from_pretrained`` of transformers hands its models over in eval
+    mode, and Lightning keeps the mode it finds, so dropout would be off in fine-tuning)."""
     if init == "pretrained" and st_folder.is_sentence_transformer(hub_id):
         model = BiEncoder.from_sentence_transformer(hub_id, dropout, temperature)
         _check_settings(model, hub_id, proj_dim=proj_dim, pooling=pooling, similarity=similarity)
         if vocab_size is not None:
             check_vocabulary(vocab_size, model.encoder, hub_id)
-        return model
+        return model.train()
     encoder = load_encoder(init, hub_id, dict(arch) if arch else None, vocab_size, dropout)
     if init == "pretrained" and vocab_size is not None:
         check_vocabulary(vocab_size, encoder, hub_id)
-    return BiEncoder(encoder, proj_dim=proj_dim, pooling=pooling, similarity=similarity, temperature=temperature)
+    return BiEncoder(encoder, proj_dim=proj_dim, pooling=pooling, similarity=similarity, temperature=temperature).train()
 
 
 def _check_settings(model: BiEncoder, hub_id: str, **settings) -> None:
