@@ -6,8 +6,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from dense_scaling.data.pseudo import AnnotationError, run_annotation
-from dense_scaling.data.pseudo.llm import EndpointQueryGenerator
+from dense_scaling.annotation import AnnotationError, run_annotation
+from dense_scaling.annotation.llm import EndpointQueryGenerator
 from dense_scaling.data.readers import load_beir
 from tests.helpers.annotation import write_source
 

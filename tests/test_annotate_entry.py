@@ -8,7 +8,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import MissingConfigException
 
 from dense_scaling.annotate import annotate
-from dense_scaling.data.pseudo import AnnotationError
+from dense_scaling.annotation import AnnotationError
 from dense_scaling.data.readers import load_beir
 from tests.helpers.annotation import small_source
 
@@ -75,7 +75,7 @@ def test_missing_model_folder_says_to_pass_a_local_folder(compose_annotate, tmp_
 def test_hub_model_unreachable_offline_says_to_pass_a_local_folder(monkeypatch):
     import huggingface_hub.constants
 
-    from dense_scaling.data.pseudo.hf import load_generator_model
+    from dense_scaling.annotation.hf import load_generator_model
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(AnnotationError, match="'nobody/no-such-model'.*without network access pass a local folder"):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from dense_scaling.data.pseudo import AnnotationError, ICTGenerator, Task, run_annotation, split_sentences
+from dense_scaling.annotation import AnnotationError, ICTGenerator, Task, run_annotation, split_sentences
 from dense_scaling.data.readers import load_beir
 from tests.helpers.annotation import TEXT, output_files, small_source, write_source
 

@@ -5,10 +5,10 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
 
-from dense_scaling.data.pseudo import AnnotationError, Task, run_annotation
-from dense_scaling.data.pseudo.llm import ChatModelQueryGenerator
-from dense_scaling.data.pseudo.sampling import SeededSampler
-from dense_scaling.data.pseudo.seq2seq import Seq2SeqQueryGenerator
+from dense_scaling.annotation import AnnotationError, Task, run_annotation
+from dense_scaling.annotation.llm import ChatModelQueryGenerator
+from dense_scaling.annotation.sampling import SeededSampler
+from dense_scaling.annotation.seq2seq import Seq2SeqQueryGenerator
 from tests.helpers.annotation import output_files, write_source
 
 PASSAGES = {

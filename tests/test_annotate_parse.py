@@ -1,7 +1,7 @@
 """Reading queries out of LLM answers."""
 import pytest
 
-from dense_scaling.data.pseudo.parse import InvalidAnswer, parse_queries
+from dense_scaling.annotation.parse import InvalidAnswer, parse_queries
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import time
 
 import torch
 
-from dense_scaling.data.pseudo import ICTGenerator, run_annotation
+from dense_scaling.annotation import ICTGenerator, run_annotation
 from dense_scaling.data.quickstart import generate
 from dense_scaling.data.token_cache import tokenize_cached
 from dense_scaling.data.tokenizer import train_wordpiece

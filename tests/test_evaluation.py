@@ -42,7 +42,8 @@ def _drive(callback, steps):
     """Evaluate at each step with the weight set to the step number, as training would."""
     module = SimpleNamespace(model=torch.nn.Linear(1, 1, bias=False))
     trainer = SimpleNamespace(is_global_zero=True, max_steps=steps[-1], logger=None,
-                              precision_plugin=SimpleNamespace(forward_context=None))
+                              precision_plugin=SimpleNamespace(forward_context=None),
+                              strategy=SimpleNamespace(barrier=lambda name=None: None))
     for step in steps:
         trainer.global_step = step
         module.model.weight.data.fill_(step)

@@ -15,8 +15,8 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate, to_absolute_path
 from omegaconf import DictConfig
 
-from dense_scaling.data.pseudo.job import Summary, check_source, run_annotation
-from dense_scaling.data.pseudo.records import AnnotationError
+from dense_scaling.annotation.job import Summary, check_source, run_annotation
+from dense_scaling.annotation.records import AnnotationError
 from dense_scaling.data.readers import DataFormatError
 
 

@@ -64,7 +64,7 @@ def run(cfg: DictConfig, out_dir: str | Path) -> RunResults | None:
     trainer = instantiate(cfg.trainer, precision=precision, logger=logger, callbacks=callbacks, enable_checkpointing=False)
     trainer.fit(module, datamodule=datamodule, ckpt_path=runs.resume_checkpoint(out_dir), weights_only=True)
     wall_time = module.elapsed_s()
-    if not trainer.is_global_zero:  # data-parallel ranks > 0: rank 0 evaluates and writes
+    if not trainer.is_global_zero:  # data-parallel ranks > 0: all evaluated, rank 0 writes
         return None
 
     model.save_pretrained(out_dir / "model")

@@ -1,5 +1,7 @@
 """Evaluation during training: schedules the evaluator (CE every n steps and at the end), selects the
-step, ranks with its weights at the end, and logs; it measures nothing itself."""
+step, ranks with its weights at the end, and logs; it measures nothing itself. Under data
+parallelism every rank evaluates (each encodes its share, all score the gathered embeddings), so
+all ranks keep the same history and selection; rank 0 alone writes the selected weights and logs."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -68,31 +70,32 @@ class EvaluationCallback(L.Callback):
             trainer.logger.log_metrics(metrics, step=trainer.global_step)
         if self.selected is None or self._criterion(record) < self._criterion(self.selected):
             self.selected = record
-            self._save_selected(module.model, record["step"])
+            self._save_selected(trainer, module.model, record["step"])
 
     def _weights_file(self, step: int) -> Path:
         return self.weights_dir / f"selected-{step}.pt"
 
-    def _save_selected(self, model: torch.nn.Module, step: int) -> None:
-        """Write the selected step's weights (atomically) and drop the files no checkpoint refers to:
-        the weights are on disk once, beside (not inside) the training checkpoints."""
-        with atomic_open(self._weights_file(step), "wb") as file:
-            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, file)
-        keep = {self._weights_file(s) for s in (step, *self._checkpointed)}
-        for stale in set(self.weights_dir.glob("selected-*.pt")) - keep:
-            stale.unlink(missing_ok=True)
+    def _save_selected(self, trainer: L.Trainer, model: torch.nn.Module, step: int) -> None:
+        """Rank 0 writes the selected step's weights (atomically) and drops the files no checkpoint
+        refers to: the weights are on disk once, beside (not inside) the training checkpoints. The
+        other ranks wait for the file (they read it back to rank at the end)."""
+        if trainer.is_global_zero:
+            with atomic_open(self._weights_file(step), "wb") as file:
+                torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, file)
+            keep = {self._weights_file(s) for s in (step, *self._checkpointed)}
+            for stale in set(self.weights_dir.glob("selected-*.pt")) - keep:
+                stale.unlink(missing_ok=True)
+        trainer.strategy.barrier("selected weights written")
 
     def _criterion(self, record: dict) -> float:
         return record["val"] if self.protocol == "val-selected" else record["test"].mean
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
-        if trainer.is_global_zero and self.every_n_steps and step % self.every_n_steps == 0 and step < trainer.max_steps:
+        if self.every_n_steps and step % self.every_n_steps == 0 and step < trainer.max_steps:
             self._evaluate(trainer, module)
 
     def on_train_end(self, trainer, module) -> None:
-        if not trainer.is_global_zero:
-            return
         if not self.history or self.history[-1]["step"] != trainer.global_step:
             self._evaluate(trainer, module)
         if self.selected["step"] != trainer.global_step:  # else the model holds the selected weights already

@@ -1,8 +1,12 @@
 """Score any BiEncoder on an evaluation material: contrastive entropy with its CI, ranking metrics
-over the subcorpus, and the protocol's sizes."""
+over the subcorpus, and the protocol's sizes. Under torch.distributed every process encodes its
+share of the texts (encode.py) and scores the gathered embeddings: the same numbers on every rank."""
 from __future__ import annotations
 
 from contextlib import nullcontext
+
+import numpy as np
+import torch
 
 from dense_scaling.evaluation.encode import encode_texts
 from dense_scaling.evaluation.material import EvalMaterial
@@ -17,6 +21,7 @@ class Evaluator:
 
     def __init__(self, material: EvalMaterial, batch_size: int = 256, top_k: int = 1000):
         self.material, self.batch_size, self.top_k = material, batch_size, top_k
+        self._drawn = np.unique(material.negatives)  # the pool positions some pair meets
 
     @property
     def subcorpus(self):
@@ -30,11 +35,14 @@ class Evaluator:
         return encode_texts(model, tokens, rows, self.batch_size, context, f"{self.material.label} {what}")
 
     def contrastive_entropy(self, model: BiEncoder, context=nullcontext) -> ContrastiveEntropyResult:
-        """CE of every pair against its fixed negatives (paper Eq. 5), with a bootstrap CI."""
+        """CE of every pair against its fixed negatives (paper Eq. 5), with a bootstrap CI. Only the
+        pool passages drawn as negatives are encoded (the others' rows stay zero, never read)."""
         m = self.material
         queries = self._encode(model, m.tokens.queries, m.pairs[:, 0], context, "queries")
         positives = self._encode(model, m.tokens.corpus, m.pairs[:, 1], context, "positives")
-        pool = self._encode(model, m.tokens.corpus, m.pool, context, "negative pool")
+        pool = torch.zeros(len(m.pool), queries.shape[1])
+        pool[torch.from_numpy(self._drawn)] = self._encode(model, m.tokens.corpus, m.pool[self._drawn], context,
+                                                           "negative pool")
         return contrastive_entropy(queries, positives, pool, m.negatives, temperature=model.temperature)
 
     def ranking(self, model: BiEncoder, context=nullcontext) -> tuple[RankingResult, dict[str, dict[str, float]]]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from dense_scaling.data.pseudo.hf import load_generator_model, sample_texts
-from dense_scaling.data.pseudo.records import RUNTIME, Annotation, AnnotationError, Task, derive_seed
+from dense_scaling.annotation.hf import load_generator_model, sample_texts
+from dense_scaling.annotation.records import RUNTIME, Annotation, AnnotationError, Task, derive_seed
 
 
 @dataclass

@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer, LogitsProcessorList
 
-from dense_scaling.data.pseudo.records import AnnotationError
-from dense_scaling.data.pseudo.sampling import SeededSampler
+from dense_scaling.annotation.records import AnnotationError
+from dense_scaling.annotation.sampling import SeededSampler
 
 MODEL_CLASSES = {"seq2seq": AutoModelForSeq2SeqLM, "causal": AutoModelForCausalLM}
 

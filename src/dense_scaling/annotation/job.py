@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from dense_scaling.data.pseudo.output import AnnotationOutput
-from dense_scaling.data.pseudo.progress import Progress, format_duration
-from dense_scaling.data.pseudo.records import Annotation, AnnotationError, Task
-from dense_scaling.data.pseudo.selection import select_tasks
+from dense_scaling.annotation.output import AnnotationOutput
+from dense_scaling.annotation.progress import Progress, format_duration
+from dense_scaling.annotation.records import Annotation, AnnotationError, Task
+from dense_scaling.annotation.selection import select_tasks
 from dense_scaling.data.readers import load_beir
 
 

@@ -5,7 +5,7 @@ import random
 from collections import Counter
 from typing import Iterator
 
-from dense_scaling.data.pseudo.records import AnnotationError, Task, derive_seed
+from dense_scaling.annotation.records import AnnotationError, Task, derive_seed
 from dense_scaling.data.readers import Qrels, RetrievalData
 
 POOLS = ("train_positives", "corpus")

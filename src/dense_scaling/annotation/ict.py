@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from dense_scaling.data.pseudo.records import OK, RUNTIME, SKIPPED, Annotation, AnnotationError, Task, query_id
+from dense_scaling.annotation.records import OK, RUNTIME, SKIPPED, Annotation, AnnotationError, Task, query_id
 
 _SENTENCE_END = re.compile(r"""[.!?]["'”’)\]]*(?=\s|$)|[。！？][”’」』）)]*""")
 """A sentence ends after . ! ? followed by whitespace or the end of the text, or after 。！？

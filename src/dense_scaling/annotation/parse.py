@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from dense_scaling.data.pseudo.records import clean_queries
+from dense_scaling.annotation.records import clean_queries
 
 _FENCE = re.compile(r"```[a-zA-Z]*\s*(.*?)```", re.DOTALL)
 

@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from dense_scaling.data.pseudo.parse import InvalidAnswer, parse_queries
-from dense_scaling.data.pseudo.records import FAILED, RUNTIME, SKIPPED, Annotation, AnnotationError, Task, derive_seed
+from dense_scaling.annotation.parse import InvalidAnswer, parse_queries
+from dense_scaling.annotation.records import FAILED, RUNTIME, SKIPPED, Annotation, AnnotationError, Task, derive_seed
 
 DEFAULT_PROMPT = """\
 Here is a passage:
@@ -106,7 +106,7 @@ class ChatModelQueryGenerator(LLMPrompting):
 
     def __post_init__(self):
         super().__post_init__()
-        from dense_scaling.data.pseudo.hf import load_generator_model  # torch only for local models
+        from dense_scaling.annotation.hf import load_generator_model  # torch only for local models
 
         self._tokenizer, self._model = load_generator_model(
             self.model, "causal", self.device, self.dtype, self.trust_remote_code
@@ -117,7 +117,7 @@ class ChatModelQueryGenerator(LLMPrompting):
             )
 
     def _ask(self, tasks: list[Task], attempt: int) -> list[Answer]:
-        from dense_scaling.data.pseudo.hf import sample_texts
+        from dense_scaling.annotation.hf import sample_texts
 
         prompts = [
             self._tokenizer.apply_chat_template(

@@ -21,7 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Iterable
 
-from dense_scaling.data.pseudo.records import FAILED, OK, SKIPPED, Annotation, AnnotationError, Task
+from dense_scaling.annotation.records import FAILED, OK, SKIPPED, Annotation, AnnotationError, Task
 from dense_scaling.data.readers import TRAIN_CORPUS_FILE, RetrievalData, find_jsonl, iter_lines
 from dense_scaling.results import atomic_open
 
