@@ -8,7 +8,8 @@ from dense_scaling.annotation import ICTGenerator, run_annotation
 from dense_scaling.data.quickstart import generate
 from dense_scaling.data.token_cache import tokenize_cached
 from dense_scaling.data.tokenizer import train_wordpiece
-from dense_scaling.metrics import write_qrels, write_run
+from dense_scaling.data.readers import write_qrels
+from dense_scaling.metrics import write_run
 from dense_scaling.model.biencoder import build_biencoder
 from tests.helpers.annotation import output_files, small_source
 

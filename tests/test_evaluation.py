@@ -10,7 +10,8 @@ from hydra.utils import instantiate
 
 from dense_scaling.data.tokenizer import from_vocab
 from dense_scaling.evaluate import evaluate
-from dense_scaling.metrics import read_qrels, read_run
+from dense_scaling.data.readers import read_qrels
+from dense_scaling.metrics import read_run
 from dense_scaling.evaluation.callback import EvaluationCallback
 from dense_scaling.train import run
 from tests.helpers.config import compose_config

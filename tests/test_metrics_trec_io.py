@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import pytrec_eval
 
-from dense_scaling.metrics import evaluate_run, read_qrels, read_run, write_qrels, write_run
+from dense_scaling.data.readers import read_qrels, write_qrels
+from dense_scaling.metrics import evaluate_run, read_run, write_run
 
 
 def small_case():
@@ -47,8 +48,20 @@ def test_run_lines_are_ranked_in_trec_eval_order(tmp_path):
 def test_malformed_line_names_file_and_line(tmp_path):
     path = tmp_path / "qrels.trec"
     path.write_text("q1 0 d1 1\nq1 0 d2 high\n")
-    with pytest.raises(ValueError, match=r"qrels.trec:2: malformed qrels line"):
+    with pytest.raises(ValueError, match=r"qrels.trec:2: grade 'high' is not a number"):
         read_qrels(path)
+
+
+def test_beir_qrels_are_written_with_their_header_and_read_back(tmp_path):
+    qrels = {"q1": {"d1": 1, "d2": 2}, "q2": {"d1": 1}}
+    write_qrels(tmp_path / "test.tsv", qrels, form="beir")
+    assert (tmp_path / "test.tsv").read_text().splitlines() == [
+        "query-id\tcorpus-id\tscore", "q1\td1\t1", "q1\td2\t2", "q2\td1\t1"]
+    assert read_qrels(tmp_path / "test.tsv", corpus={"d1": 0, "d2": 1}, queries={"q1": 0, "q2": 1}) == qrels
+    with pytest.raises(ValueError, match="qrels form 'tsv' is not one of trec, beir"):
+        write_qrels(tmp_path / "x.tsv", qrels, form="tsv")
+    with pytest.raises(ValueError, match="whitespace"):
+        write_qrels(tmp_path / "x.tsv", {"q 1": {"d1": 1}}, form="beir")
 
 
 def test_ids_with_whitespace_are_refused(tmp_path):

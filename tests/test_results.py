@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dense_scaling.results import READABLE_FORMATS, RESULTS_FORMAT, RunResults
+from dense_scaling.results import READABLE_FORMATS, RESULTS_FORMAT, RunResults, atomic_directory
 from dense_scaling.scaling.collect import collect
 
 FIXTURES = Path(__file__).parent / "fixtures"  # written by the v1 code of commit 4bd514c (train and evaluate)
@@ -70,3 +70,24 @@ def test_the_schema_and_the_fitter_import_no_torch():
             "import dense_scaling.results, dense_scaling.scaling, dense_scaling.scaling.collect")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_an_atomic_directory_appears_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "entry"
+    with pytest.raises(RuntimeError):
+        with atomic_directory(target) as folder:
+            (folder / "half").write_text("x")
+            raise RuntimeError("killed mid-write")
+    assert list(tmp_path.iterdir()) == []  # nothing left, not even the temporary folder
+    target.mkdir()  # an empty folder (an export target made beforehand) is replaced
+    with atomic_directory(target) as folder:
+        (folder / "a").write_text("first")
+    assert (target / "a").read_text() == "first" and [p.name for p in tmp_path.iterdir()] == ["entry"]
+    with pytest.raises(FileExistsError, match="entry exists and is not empty"):
+        with atomic_directory(target) as folder:
+            (folder / "a").write_text("second")
+    with atomic_directory(target, shared=True) as folder:  # a cache entry: the first writer's stays
+        (folder / "a").write_text("second")
+    assert (target / "a").read_text() == "first" and [p.name for p in tmp_path.iterdir()] == ["entry"]
+    (tmp_path / "made").mkdir()
+    assert target.stat().st_mode == (tmp_path / "made").stat().st_mode  # as mkdir makes it, not mkdtemp's private mode

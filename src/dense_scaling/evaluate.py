@@ -17,11 +17,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from dense_scaling.data.readers import write_qrels
 from dense_scaling.data.token_cache import tokenize_data
 from dense_scaling.data.tokenizer import from_pretrained
 from dense_scaling.evaluation.evaluator import Evaluator
 from dense_scaling.evaluation.material import test_material
-from dense_scaling.metrics import write_qrels, write_run
+from dense_scaling.metrics import write_run
 from dense_scaling.model.biencoder import BiEncoder
 from dense_scaling.model.st_folder import is_sentence_transformer
 from dense_scaling.results import RESULTS_NAME, RunInfo, RunResults, format_metrics

@@ -9,6 +9,7 @@ import io
 import json
 import math
 import os
+import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -46,6 +47,27 @@ def gzip_text(file: IO[bytes]) -> Iterator[IO[str]]:
     with gzip.GzipFile(filename="", mode="wb", fileobj=file, mtime=0) as compressed:
         with io.TextIOWrapper(compressed, encoding="utf-8", newline="\n") as text:
             yield text
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | Path, shared: bool = False) -> Iterator[Path]:
+    """A new folder beside ``path``, filled by the block and renamed to ``path`` when it succeeds
+    (an empty folder there is replaced; removed when it fails), so a reader sees the whole folder
+    or none. A non-empty ``path`` that appeared meanwhile is an error, unless ``shared``: a folder
+    whose content its name decides (a cache entry), which a concurrent writer may finish first."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    os.chmod(tmp, 0o777 & ~_UMASK)  # as mkdir would make it (mkdtemp makes it private)
+    try:
+        yield tmp
+        try:
+            os.rename(tmp, path)
+        except OSError:  # path holds files: another writer's folder
+            if not (shared and path.is_dir()):
+                raise FileExistsError(f"{path} exists and is not empty; not replaced") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

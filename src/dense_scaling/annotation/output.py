@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterable
 
 from dense_scaling.annotation.records import FAILED, OK, SKIPPED, Annotation, AnnotationError, Task
-from dense_scaling.data.readers import TRAIN_CORPUS_FILE, RetrievalData, find_jsonl, iter_lines
+from dense_scaling.data.readers import TRAIN_CORPUS_FILE, RetrievalData, find_jsonl, iter_lines, write_qrels
 from dense_scaling.results import atomic_open
 
 MANIFEST, LOG = "annotation.json", "generated.jsonl"
@@ -36,13 +36,6 @@ def write_jsonl(path: Path, records: Iterable[dict]) -> None:
     """Write ``records`` as JSON lines, atomically."""
     with atomic_open(path) as file:
         file.writelines(jsonl_line(record) for record in records)
-
-
-def write_qrels(path: Path, pairs: Iterable[tuple[str, str]]) -> None:
-    """Write (query id, passage id) pairs as BEIR qrels with grade 1, header first, atomically."""
-    with atomic_open(path) as file:
-        file.write("query-id\tcorpus-id\tscore\n")
-        file.writelines(f"{qid}\t{pid}\t1\n" for qid, pid in pairs)
 
 
 def read_titles(corpus_file: Path, ids: set[str]) -> dict[str, str]:
@@ -111,7 +104,8 @@ class AnnotationOutput:
             [{"_id": qid, "text": text} for qid, text in zip(data.query_ids, data.query_texts) if qid in kept]
             + [{"_id": query["_id"], "text": query["text"]} for query in queries],
         )
-        write_qrels(self.folder / "qrels" / f"{train_split}.tsv", [(q["_id"], q["positive"]) for q in queries])
+        write_qrels(self.folder / "qrels" / f"{train_split}.tsv", {q["_id"]: {q["positive"]: 1} for q in queries},
+                    form="beir")
         for split in held_out:
             copy_file(source / "qrels" / f"{split}.tsv", self.folder / "qrels" / f"{split}.tsv")
         counts = self.counts(tasks)

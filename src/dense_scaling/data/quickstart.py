@@ -15,15 +15,12 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from dense_scaling.data.readers import RetrievalData, load_beir
-from dense_scaling.results import gzip_text
+from dense_scaling.data.readers import RetrievalData, load_beir, write_qrels
+from dense_scaling.results import atomic_directory, gzip_text
 
 GENERATOR_VERSION = "v1"  # bump when generate() changes what a setting produces
 _CONSONANTS = list("bdfgklmnprstvz")
@@ -86,23 +83,12 @@ def generate(
 
 
 def _write_beir(out: Path, corpus: list[dict], queries: list[dict], qrels: dict[str, list]) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
-    try:
+    with atomic_directory(out, shared=True) as tmp:  # a concurrent run may write the same deterministic folder first
         for name, records in (("corpus", corpus), ("queries", queries)):
             with open(tmp / f"{name}.jsonl.gz", "wb") as raw, gzip_text(raw) as file:
                 file.writelines(json.dumps(r) + "\n" for r in records)
-        (tmp / "qrels").mkdir()
         for split, pairs in qrels.items():
-            lines = ["query-id\tcorpus-id\tscore\n"] + [f"{q}\t{p}\t1\n" for q, p in pairs]
-            (tmp / "qrels" / f"{split}.tsv").write_text("".join(lines))
-        try:
-            os.rename(tmp, out)
-        except OSError:  # a concurrent run wrote the same deterministic folder first
-            if not (out / "qrels").is_dir():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            write_qrels(tmp / "qrels" / f"{split}.tsv", {q: {p: 1} for q, p in pairs}, form="beir")
     return out
 
 

@@ -15,6 +15,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from dense_scaling.results import atomic_open
+
 Qrels = dict[str, dict[str, int]]
 TRAIN_CORPUS_FILE = "train_corpus.jsonl"  # optional: passages for training only (e.g. ICT positives)
 
@@ -202,13 +204,15 @@ def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
 _HEADER_WORDS = {"qid", "pid", "docid", "query-id", "corpus-id", "query_id", "doc_id", "score", "rel", "relevance"}
 
 
-def read_qrels(path: Path, corpus: dict[str, int], queries: dict[str, int], header: bool | None = None) -> Qrels:
+def read_qrels(path: str | Path, corpus: dict[str, int] | None = None, queries: dict[str, int] | None = None,
+               header: bool | None = None) -> Qrels:
     """Read qrels in BEIR (``qid pid score``), TREC (``qid 0 pid grade``) or pair (``qid pid``) form.
 
     Columns may be separated by tabs or spaces. The first line is skipped as a header when
-    ``header`` is True, or, when ``header`` is None, if it holds column names. Every id must exist.
+    ``header`` is True, or, when ``header`` is None, if it holds column names. Every id must be in
+    ``queries`` and ``corpus`` (when given). The one qrels reader: data sets' and ``qrels.trec``.
     """
-    qrels: Qrels = {}
+    path, qrels = Path(path), {}
     first = True
     for lineno, line in iter_lines(path):
         cols = line.split()
@@ -231,12 +235,12 @@ def read_qrels(path: Path, corpus: dict[str, int], queries: dict[str, int], head
             grade_value = int(float(grade))
         except ValueError:
             raise DataFormatError(f"{path}:{lineno}: grade '{grade}' is not a number") from None
-        if qid not in queries:
+        if queries is not None and qid not in queries:
             raise DataFormatError(
                 f"{path}:{lineno}: query id '{qid}' is not in the queries file; "
                 f"the qrels and queries must come from the same data set"
             )
-        if pid not in corpus:
+        if corpus is not None and pid not in corpus:
             raise DataFormatError(
                 f"{path}:{lineno}: passage id '{pid}' is not in the corpus; "
                 f"the qrels and corpus must come from the same data set"
@@ -245,6 +249,31 @@ def read_qrels(path: Path, corpus: dict[str, int], queries: dict[str, int], head
     if not qrels:
         raise DataFormatError(f"{path}: no judgements; the qrels file is empty")
     return qrels
+
+
+def trec_field(value, what: str) -> str:
+    """``value`` as a column of a whitespace-separated file (TREC runs and qrels, BEIR qrels)."""
+    text = str(value)
+    if not text or any(c.isspace() for c in text):
+        raise ValueError(f"{what} {text!r} is empty or holds whitespace: TREC files split on whitespace")
+    return text
+
+
+QRELS_FORMS = ("trec", "beir")
+
+
+def write_qrels(path: str | Path, qrels: Qrels, form: str = "trec") -> None:
+    """Write ``qrels`` {qid: {docid: grade}} atomically, as TREC (``qid 0 docid grade``) or BEIR
+    (a ``query-id corpus-id score`` header, then ``qid docid grade``, tab-separated); the one qrels
+    writer, read back by :func:`read_qrels`."""
+    if form not in QRELS_FORMS:
+        raise ValueError(f"qrels form {form!r} is not one of {', '.join(QRELS_FORMS)}")
+    line = "{} 0 {} {}\n" if form == "trec" else "{}\t{}\t{}\n"
+    with atomic_open(path) as file:
+        if form == "beir":
+            file.write("query-id\tcorpus-id\tscore\n")
+        file.writelines(line.format(trec_field(qid, "qid"), trec_field(doc, "docid"), int(grade))
+                        for qid, grades in qrels.items() for doc, grade in grades.items())
 
 
 @sources("path")

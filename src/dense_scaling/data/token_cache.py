@@ -12,9 +12,6 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -23,6 +20,7 @@ import numpy as np
 import torch
 
 from dense_scaling.data import tokenizer as tokenizers
+from dense_scaling.results import atomic_directory
 from tqdm.auto import tqdm
 
 ENCODE_CHUNK = 8192
@@ -115,9 +113,7 @@ def _locked(path: Path):
 
 
 def _build(texts: Sequence[str], tokenizer, max_length: int, entry: Path, label: str) -> None:
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".{entry.name}-"))
-    try:
+    with atomic_directory(entry, shared=True) as tmp:  # another run of the sweep may build the same entry first
         chunks, lengths = [], []
         progress = tqdm(total=len(texts), desc=f"tokenizing {label}", unit="text", disable=len(texts) < ENCODE_CHUNK)
         for start in range(0, len(texts), ENCODE_CHUNK):
@@ -134,10 +130,3 @@ def _build(texts: Sequence[str], tokenizer, max_length: int, entry: Path, label:
         np.save(tmp / "offsets.npy", offsets)
         meta = {"pad_id": tokenizer.pad_token_id, "max_length": max_length, "count": len(lengths)}
         (tmp / "meta.json").write_text(json.dumps(meta))
-        try:
-            os.rename(tmp, entry)
-        except OSError:  # another run of the sweep built the same entry first
-            if not (entry / "meta.json").exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

@@ -13,7 +13,7 @@ from dense_scaling.metrics.contrastive_entropy import (
 )
 from dense_scaling.metrics.ranking import MEASURES, RankingResult, evaluate_run, query_metrics, search, trec_order
 from dense_scaling.metrics.sampling import build_negative_pool, build_subcorpus, sample_negatives
-from dense_scaling.metrics.trec_io import read_qrels, read_run, write_qrels, write_run
+from dense_scaling.metrics.trec_io import read_run, write_run
 
 __all__ = [
     "MEASURES",
@@ -27,11 +27,9 @@ __all__ = [
     "evaluate_run",
     "per_pair_contrastive_entropy",
     "query_metrics",
-    "read_qrels",
     "read_run",
     "sample_negatives",
     "search",
     "trec_order",
-    "write_qrels",
     "write_run",
 ]

@@ -8,7 +8,6 @@ extra: it is imported only when a folder is written or read.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import torch
 from torch import nn
 
 from dense_scaling.model import lora
+from dense_scaling.results import atomic_directory
 
 MODULES_FILE = "modules.json"  # what makes a folder a sentence-transformers one
 SETTINGS_FILE = "biencoder.json"  # our settings beside theirs (the temperature, which they have no place for)
@@ -52,8 +52,9 @@ def write_sentence_transformer(model, tokenizer, folder: str | Path, query_lengt
         raise FileExistsError(f"{folder} exists and is not empty; export to a new folder or delete it first")
     folder.parent.mkdir(parents=True, exist_ok=True)
     hidden, proj = model.projection.in_features, model.projection
-    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}.") as staging:
-        encoder_dir, out = Path(staging) / "encoder", Path(staging) / "out"
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}.") as staging, \
+            atomic_directory(folder) as out:
+        encoder_dir = Path(staging) / "encoder"
         lora.merged(model.encoder).save_pretrained(encoder_dir)
         tokenizer.save_pretrained(encoder_dir)
         transformer = modules.Transformer(str(encoder_dir), max_seq_length=max(query_length, passage_length),
@@ -66,9 +67,6 @@ def write_sentence_transformer(model, tokenizer, folder: str | Path, query_lengt
         SentenceTransformer(modules=parts, similarity_fn_name=similarity, device="cpu").save(str(out))
         (out / "README.md").write_text(card, encoding="utf-8")
         (out / SETTINGS_FILE).write_text(json.dumps({"temperature": model.temperature}, indent=2) + "\n")
-        if folder.exists():
-            folder.rmdir()
-        os.replace(out, folder)
     return folder
 
 
