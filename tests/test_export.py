@@ -122,6 +122,7 @@ def test_a_run_starts_from_an_exported_folder(trained_run, tmp_path, compose_tra
     cfg = compose_train("init=pretrained", f"model.hub_id={tmp_path / 'st'}", "tokenizer=pretrained", "proj_dim=24")
     assert cfg.datamodule.tokenizer.name_or_path == str(tmp_path / "st")
     started = instantiate(cfg.encoder, vocab_size=len(from_pretrained(str(tmp_path / "st"))))
+    assert all(module.training for module in started.modules())
     assert started.encoder.config.hidden_dropout_prob == cfg.training.dropout
     assert started.state_dict().keys() == exported.state_dict().keys()
     for key, value in started.state_dict().items():

@@ -70,7 +70,9 @@ def test_pretrained_round_trip_through_a_local_folder(tmp_path):
 
     # a Hugging Face encoder folder as model.hub_id with init=pretrained: the same weights
     original.encoder.save_pretrained(tmp_path / "hf")
-    rebuilt = build_biencoder("pretrained", hub_id=str(tmp_path / "hf"), proj_dim=8).eval()
+    rebuilt = build_biencoder("pretrained", hub_id=str(tmp_path / "hf"), proj_dim=8)
+    assert all(module.training for module in rebuilt.modules())  # dropout on: Lightning keeps the mode it finds
+    rebuilt.eval()
     with torch.no_grad():
         expected = original.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
         got = rebuilt.encoder(input_ids=ids, attention_mask=mask).last_hidden_state

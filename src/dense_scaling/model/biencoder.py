@@ -238,7 +238,9 @@ def build_biencoder(
     ``lora_settings`` (``r``, ``alpha``, ``dropout``, ``target_modules``; ``r`` None: no adapters)
     freezes the Transformer and trains LoRA adapters on it (:mod:`dense_scaling.model.lora`).
     A local sentence-transformers folder as ``hub_id`` gives the model it holds, projection included
-    (:meth:`BiEncoder.from_sentence_transformer`); the settings must then be the folder's."""
+    (:meth:`BiEncoder.from_sentence_transformer`); the settings must then be the folder's.
+    The model is in training mode (``from_pretrained`` of transformers hands its models over in eval
+    mode, and Lightning keeps the mode it finds, so dropout would be off in fine-tuning)."""
     if init == "pretrained" and st_folder.is_sentence_transformer(hub_id):
         model = BiEncoder.from_sentence_transformer(hub_id, dropout, temperature)
         _check_settings(model, hub_id, proj_dim=proj_dim, pooling=pooling, similarity=similarity)
@@ -251,7 +253,7 @@ def build_biencoder(
         model = BiEncoder(encoder, proj_dim=proj_dim, pooling=pooling, similarity=similarity, temperature=temperature)
     if lora_settings and lora_settings.get("r") is not None:
         model.encoder = lora.add_adapters(model.encoder, **lora_settings)
-    return model
+    return model.train()
 
 
 def _check_settings(model: BiEncoder, hub_id: str, **settings) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from huggingface_hub import try_to_load_from_cache
 from torch import nn
 
 from dense_scaling.model import lora
@@ -24,8 +25,15 @@ POOLING_MODES = {"mean": "mean", "cls": "cls", "last": "lasttoken"}  # ours -> s
 
 
 def is_sentence_transformer(path: str | Path | None) -> bool:
-    """Whether ``path`` is a local sentence-transformers folder."""
-    return path is not None and (Path(path) / MODULES_FILE).is_file()
+    """Whether ``path`` is a local sentence-transformers folder, or the hub id of one in the local cache."""
+    if path is None:
+        return False
+    if Path(path).is_dir():
+        return (Path(path) / MODULES_FILE).is_file()
+    try:
+        return isinstance(try_to_load_from_cache(str(path), MODULES_FILE), str)
+    except ValueError:  # not a valid hub id either
+        return False
 
 
 def _modules():
