@@ -14,10 +14,14 @@ ARCH = {"model_type": "bert", "num_hidden_layers": 2, "hidden_size": 32, "num_at
 B, K, VOCAB = 6, 5, 60  # 6 queries, 6 positives + 5 shared negatives: chunks of 4 leave uneven remainders
 
 
-def tiny_biencoder(dropout: float = 0.0, seed: int = 0) -> BiEncoder:
+FAMILIES = {"modernbert": {**ARCH, "model_type": "modernbert", "intermediate_size": 48},
+            "gpt_neox": {**ARCH, "model_type": "gpt_neox", "use_cache": False}}
+
+
+def tiny_biencoder(dropout: float = 0.0, seed: int = 0, arch: dict = ARCH, pooling: str = "mean") -> BiEncoder:
     torch.manual_seed(seed)
-    return BiEncoder(load_encoder("scratch", arch=ARCH, vocab_size=VOCAB, dropout=dropout), proj_dim=16,
-                     similarity="cos", temperature=0.05).train()
+    encoder = load_encoder("scratch", arch=arch, vocab_size=VOCAB, dropout=dropout, special_tokens={"pad_token_id": 0})
+    return BiEncoder(encoder, proj_dim=16, pooling=pooling, similarity="cos", temperature=0.05).train()
 
 
 def tiny_batch(queries: int = B, negatives: int = K, seed: int = 1) -> dict:
@@ -63,6 +67,13 @@ def test_loss_and_every_gradient_equal_the_whole_batch_step(in_batch, options):
     plain = loss_and_gradients(model, batch, in_batch_negatives=in_batch)
     assert plain[0] > 0 and all(g.abs().sum() > 0 for g in plain[1].values() if g is not None)
     assert_same_step(loss_and_gradients(model, batch, in_batch_negatives=in_batch, **options), plain)
+
+
+@pytest.mark.parametrize("family, pooling", [("modernbert", "mean"), ("gpt_neox", "last")])
+def test_the_modern_backbones_take_the_same_step_cached_and_checkpointed(family, pooling):
+    model, batch = tiny_biencoder(arch=FAMILIES[family], pooling=pooling), tiny_batch()
+    expected = loss_and_gradients(model, batch)
+    assert_same_step(loss_and_gradients(model, batch, grad_cache=4, gradient_checkpointing=True), expected)
 
 
 class ChunkedWithGraphs(ContrastiveRetriever):

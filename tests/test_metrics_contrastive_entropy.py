@@ -1,3 +1,4 @@
+import importlib
 import math
 
 import numpy as np
@@ -44,6 +45,15 @@ def test_equals_per_pair_cross_entropy_loop(data, method, chunk_size):
     np.testing.assert_allclose(res.per_pair, ref, rtol=1e-5)
     assert res.mean == pytest.approx(ref.mean(), rel=1e-6)
     assert res.ci95[0] < res.mean < res.ci95[1]
+
+
+@pytest.mark.parametrize("block_rows", [5, 48, 100])  # a part of a pair's R*K=48 draws, one pair, two pairs
+def test_gathering_in_cache_sized_blocks_gives_the_loops_values(data, monkeypatch, block_rows):
+    module = importlib.import_module("dense_scaling.metrics.contrastive_entropy")
+    monkeypatch.setitem(module._GATHER_BLOCK_ELEMENTS, "cpu", block_rows * D)
+    q, p, pool, idx = data
+    values = per_pair_contrastive_entropy(q, p, pool, idx, temperature=0.5, method="gather")
+    np.testing.assert_allclose(values.numpy(), reference(q, p, pool, idx, 0.5), rtol=1e-5)
 
 
 def test_accepts_numpy_and_a_single_draw(data):

@@ -27,9 +27,10 @@ def test_a_v1_training_file_reads_and_writes_back_field_for_field():
     assert results.ranking.history == payload["ranking"]["history"]
     written = results.to_json()
     assert written["format"] == RESULTS_FORMAT != payload["format"]
-    assert {k: v for k, v in written.items() if k not in ("format", "run", "identity")} == \
+    assert {k: v for k, v in written.items() if k not in ("format", "run", "identity", "N_trainable")} == \
         {k: v for k, v in payload.items() if k not in ("format", "run")}
     assert written["identity"] is None  # v1 files predate it: such a run is trained again, not skipped
+    assert written["N_trainable"] is None  # nor do they say what trained (they predate LoRA)
     assert written["run"] == {**payload["run"], "checkpoint": None, "trained_run": None, "precision": None}
     assert RunResults.from_json(written) == RunResults.from_json({**payload, "format": RESULTS_FORMAT,
                                                                   "run": written["run"]})

@@ -240,6 +240,7 @@ class RunResults:
     protocol: str | None
     ce: CEPart | None
     ranking: RankingPart | None
+    N_trainable: int | None = None  # the parameters training updated (with LoRA: adapters + projection)
     steps: int | None = None
     tokens_seen: int | None = None
     wall_time_s: float | None = None
@@ -269,7 +270,7 @@ class RunResults:
         if payload.get("format") not in READABLE_FORMATS:
             raise ValueError(f"format is {payload.get('format')!r}, expected one of {', '.join(READABLE_FORMATS)}")
         values = {f.name: payload.get(f.name) for f in fields(cls)}
-        for key in ("N", "N_with_projection", "N_total"):
+        for key in ("N", "N_with_projection", "N_total", "N_trainable"):
             values[key] = _number(payload, key, "", required=key == "N")
         for key in ("D", "steps", "tokens_seen", "wall_time_s", "device_seconds", "proj_dim", "train_loss_final"):
             values[key] = _number(payload, key, "")

@@ -23,6 +23,7 @@ from dense_scaling.loggers import StepProgressBar, route_to_run_log
 from dense_scaling.evaluation.callback import EvaluationCallback
 from dense_scaling.evaluation.evaluator import Evaluator
 from dense_scaling.evaluation.material import test_material, val_material
+from dense_scaling.model.biencoder import special_token_ids
 from dense_scaling.model.finite import FiniteGuard
 from dense_scaling.model.module import ContrastiveRetriever
 from dense_scaling.model.rng import RandomState
@@ -43,7 +44,8 @@ def run(cfg: DictConfig, out_dir: str | Path) -> RunResults | None:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.datamodule)
     datamodule.prepare()
-    model = instantiate(cfg.encoder, vocab_size=len(datamodule.tokenizer))
+    model = instantiate(cfg.encoder, vocab_size=len(datamodule.tokenizer),
+                        special_tokens=special_token_ids(datamodule.tokenizer))
     module = ContrastiveRetriever(
         model,
         lr=cfg.training.lr,

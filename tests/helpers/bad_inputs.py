@@ -273,6 +273,7 @@ SETTINGS_CASES = [
     _setting("training.dropout=1.0", "training.dropout=1.0 must be < 1"),
     _setting("training.in_batch_negatives=maybe", "training.in_batch_negatives='maybe' is not one of the choices"),
     _setting("training.grad_cache=0", "training.grad_cache=0 must be >= 1"),
+    _setting("lora.r=0", "lora.r=0 must be >= 1"),
     _setting("eval.every_n_steps=0", "eval.every_n_steps=0 must be >= 1"),
     _setting("eval.repeats=0", "eval.repeats=0 must be >= 1"),
     _setting("eval.protocol=best", "eval.protocol='best' is not one of the choices: give one of test-best, val-selected"),

@@ -8,17 +8,22 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel
 
-from dense_scaling.model import st_folder
+from dense_scaling.model import lora, st_folder
 from dense_scaling.model.model_card import model_card
 
 SETTINGS_FILE = "biencoder.json"
+POOLINGS = ("mean", "cls", "last")
+DROPOUT_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob",  # BERT, ERNIE
+                  "hidden_dropout", "attention_dropout", "mlp_dropout", "embedding_dropout")  # GPT-NeoX, ModernBERT
 PROJECTION_FILE = "projection.pt"
 
 
 class BiEncoder(nn.Module):
     """``v = pool(Transformer(x)) W + b`` for queries and passages alike (the paper's encoder).
 
-    ``pooling`` is ``"mean"`` (masked mean of the last layer, the paper's) or ``"cls"``.
+    ``pooling`` is ``"mean"`` (masked mean of the last layer, the paper's), ``"cls"`` (the first
+    token) or ``"last"`` (the last non-padding token: for decoder-only backbones, where only it has
+    seen the whole text).
     ``similarity`` is ``"dot"`` (the paper's raw inner product) or ``"cos"`` (the vectors are
     L2-normalised); scores are divided by ``temperature``. The encoder's unused pooler is removed.
     """
@@ -32,8 +37,8 @@ class BiEncoder(nn.Module):
         temperature: float = 1.0,
     ):
         super().__init__()
-        if pooling not in ("mean", "cls"):
-            raise ValueError(f"pooling '{pooling}' is not one of: mean, cls")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling '{pooling}' is not one of: {', '.join(POOLINGS)}")
         if similarity not in ("dot", "cos"):
             raise ValueError(f"similarity '{similarity}' is not one of: dot, cos")
         if temperature <= 0:
@@ -49,6 +54,9 @@ class BiEncoder(nn.Module):
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.pooling == "cls":
             pooled = hidden[:, 0]
+        elif self.pooling == "last":
+            last = attention_mask.shape[1] - 1 - attention_mask.flip(1).argmax(1)  # either padding side
+            pooled = hidden[torch.arange(len(hidden), device=hidden.device), last]
         else:
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
@@ -64,26 +72,32 @@ class BiEncoder(nn.Module):
     def non_embedding_parameters(self, include_projection: bool = False) -> int:
         """N as in Kaplan et al.: every encoder parameter except token, position and token-type
         embedding tables (``nn.Embedding`` modules). The embedding LayerNorm is counted; the
-        removed pooler is not. The projection is counted only with ``include_projection``
-        (DRScale counts it, in units of 1024**2; we count plain parameters)."""
-        embedding_params = sum(
-            p.numel() for m in self.encoder.modules() if isinstance(m, nn.Embedding) for p in m.parameters()
-        )
-        count = sum(p.numel() for p in self.encoder.parameters()) - embedding_params
+        removed pooler is not, nor are LoRA adapters (N is the backbone's). The projection is counted
+        only with ``include_projection`` (DRScale counts it, in units of 1024**2; we count plain parameters)."""
+        embedding = {id(p) for m in self.encoder.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
+        count = sum(p.numel() for name, p in self.encoder.named_parameters()
+                    if id(p) not in embedding and "lora_" not in name)
         if include_projection:
             count += sum(p.numel() for p in self.projection.parameters())
         return count
 
     def size_fields(self) -> dict[str, int]:
-        """results.json's sizes: ``N`` (Kaplan's), ``N_with_projection`` (DRScale's), ``N_total``."""
+        """results.json's sizes: ``N`` (Kaplan's), ``N_with_projection`` (DRScale's), ``N_total`` (every
+        parameter, adapters included) and ``N_trainable`` (those training updates: all of them, or
+        with LoRA the adapters and the projection)."""
         return {"N": self.non_embedding_parameters(),
                 "N_with_projection": self.non_embedding_parameters(include_projection=True),
-                "N_total": sum(p.numel() for p in self.parameters())}
+                "N_total": sum(p.numel() for p in self.parameters()),
+                "N_trainable": sum(p.numel() for p in self.parameters() if p.requires_grad)}
 
     def save_pretrained(self, folder: str | Path) -> None:
-        """Save to a folder that :meth:`from_pretrained` reads back."""
+        """Save to a folder that :meth:`from_pretrained` reads back. With LoRA adapters, ``encoder/``
+        holds the Transformer with the adapters merged in (what every reader loads) and ``adapter/``
+        the adapters alone, as peft saves them (:func:`~dense_scaling.model.lora.load_adapters`)."""
         folder = Path(folder)
-        self.encoder.save_pretrained(folder / "encoder")
+        lora.merged(self.encoder).save_pretrained(folder / "encoder")
+        if lora.has_adapters(self.encoder):
+            lora.save_adapters(self.encoder, folder / lora.ADAPTER_FOLDER)
         torch.save(self.projection.state_dict(), folder / PROJECTION_FILE)
         settings = {"proj_dim": self.projection.out_features, "pooling": self.pooling,
                     "similarity": self.similarity, "temperature": self.temperature}
@@ -137,16 +151,18 @@ def load_encoder(
     arch: dict | None = None,
     vocab_size: int | None = None,
     dropout: float | None = None,
+    special_tokens: dict[str, int] | None = None,
 ) -> nn.Module:
     """A Transformer encoder: ``init='pretrained'`` loads ``hub_id`` (a hub id or a local folder);
     ``init='scratch'`` builds the architecture ``arch`` (``model_type`` plus config fields) with
-    random weights and ``vocab_size`` tokens."""
-    dropout_fields = {} if dropout is None else {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
+    random weights, ``vocab_size`` tokens and the tokenizer's ``special_tokens`` ids (``pad_token_id``,
+    ...). ``dropout`` (None: the model's own) goes to every dropout setting the config has."""
     if init == "pretrained":
         if not hub_id:
             raise ValueError("init=pretrained needs model.hub_id (a hub id or a local folder)")
         try:
-            return AutoModel.from_pretrained(hub_id, **dropout_fields)
+            config = _with_dropout(AutoConfig.from_pretrained(hub_id), dropout)
+            return AutoModel.from_pretrained(hub_id, config=config)
         except OSError as err:
             raise OSError(
                 f"cannot load pretrained model '{hub_id}': it is neither a local folder nor in the "
@@ -159,9 +175,36 @@ def load_encoder(
         fields = {k: v for k, v in arch.items() if k != "model_type"}
         if vocab_size is not None:
             fields["vocab_size"] = vocab_size
-        config = AutoConfig.for_model(arch["model_type"], **fields, **dropout_fields)
+        fields.update(special_tokens or {})
+        config = _with_dropout(AutoConfig.for_model(arch["model_type"], **fields), dropout)
+        if config.pad_token_id is not None and config.pad_token_id >= config.vocab_size:
+            raise ValueError(f"model type '{arch['model_type']}' pads with token {config.pad_token_id}, outside the "
+                             f"{config.vocab_size:,}-token vocabulary: give the tokenizer's ids, "
+                             f"special_tokens=special_token_ids(tokenizer)")
         return AutoModel.from_config(config)
     raise ValueError(f"init '{init}' is not one of: pretrained, scratch")
+
+
+def _with_dropout(config, dropout: float | None):
+    """``config`` with ``dropout`` in each of its dropout settings (named differently by each family)."""
+    if dropout is None:
+        return config
+    names = [name for name in DROPOUT_FIELDS if hasattr(config, name)]
+    if not names:
+        raise ValueError(f"training.dropout={dropout}: model type '{config.model_type}' has none of the dropout "
+                         f"settings known here ({', '.join(DROPOUT_FIELDS)}); set training.dropout=null to keep its own")
+    for name in names:
+        setattr(config, name, dropout)
+    return config
+
+
+def special_token_ids(tokenizer) -> dict[str, int]:
+    """The ids a from-scratch model's config takes from ``tokenizer``: padding (the embedding row kept
+    at zero) and the begin/end tokens, [CLS] and [SEP] for a WordPiece tokenizer."""
+    ids = {"pad_token_id": tokenizer.pad_token_id, "cls_token_id": tokenizer.cls_token_id,
+           "sep_token_id": tokenizer.sep_token_id, "bos_token_id": tokenizer.cls_token_id or tokenizer.bos_token_id,
+           "eos_token_id": tokenizer.sep_token_id or tokenizer.eos_token_id}
+    return {key: value for key, value in ids.items() if value is not None}
 
 
 def check_vocabulary(vocab_size: int, encoder: nn.Module, hub_id: str | None) -> None:
@@ -187,9 +230,13 @@ def build_biencoder(
     similarity: str = "dot",
     temperature: float = 1.0,
     name: str | None = None,
+    special_tokens: dict[str, int] | None = None,
+    lora_settings: dict | None = None,
 ) -> BiEncoder:
     """A :class:`BiEncoder` from a model config (the Hydra ``model`` group); ``name`` is a label.
     ``vocab_size`` is the tokenizer's; a pretrained encoder must have an embedding row for each token.
+    ``lora_settings`` (``r``, ``alpha``, ``dropout``, ``target_modules``; ``r`` None: no adapters)
+    freezes the Transformer and trains LoRA adapters on it (:mod:`dense_scaling.model.lora`).
     A local sentence-transformers folder as ``hub_id`` gives the model it holds, projection included
     (:meth:`BiEncoder.from_sentence_transformer`); the settings must then be the folder's.
     The model is in training mode (``from_pretrained`` of transformers hands its models over in eval
@@ -199,11 +246,14 @@ def build_biencoder(
         _check_settings(model, hub_id, proj_dim=proj_dim, pooling=pooling, similarity=similarity)
         if vocab_size is not None:
             check_vocabulary(vocab_size, model.encoder, hub_id)
-        return model.train()
-    encoder = load_encoder(init, hub_id, dict(arch) if arch else None, vocab_size, dropout)
-    if init == "pretrained" and vocab_size is not None:
-        check_vocabulary(vocab_size, encoder, hub_id)
-    return BiEncoder(encoder, proj_dim=proj_dim, pooling=pooling, similarity=similarity, temperature=temperature).train()
+    else:
+        encoder = load_encoder(init, hub_id, dict(arch) if arch else None, vocab_size, dropout, special_tokens)
+        if init == "pretrained" and vocab_size is not None:
+            check_vocabulary(vocab_size, encoder, hub_id)
+        model = BiEncoder(encoder, proj_dim=proj_dim, pooling=pooling, similarity=similarity, temperature=temperature)
+    if lora_settings and lora_settings.get("r") is not None:
+        model.encoder = lora.add_adapters(model.encoder, **lora_settings)
+    return model.train()
 
 
 def _check_settings(model: BiEncoder, hub_id: str, **settings) -> None:

@@ -16,10 +16,12 @@ import torch
 from huggingface_hub import try_to_load_from_cache
 from torch import nn
 
+from dense_scaling.model import lora
 from dense_scaling.results import atomic_directory
 
 MODULES_FILE = "modules.json"  # what makes a folder a sentence-transformers one
 SETTINGS_FILE = "biencoder.json"  # our settings beside theirs (the temperature, which they have no place for)
+POOLING_MODES = {"mean": "mean", "cls": "cls", "last": "lasttoken"}  # ours -> sentence-transformers' Pooling
 
 
 def is_sentence_transformer(path: str | Path | None) -> bool:
@@ -61,13 +63,13 @@ def write_sentence_transformer(model, tokenizer, folder: str | Path, query_lengt
     with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}.") as staging, \
             atomic_directory(folder) as out:
         encoder_dir = Path(staging) / "encoder"
-        model.encoder.save_pretrained(encoder_dir)
+        lora.merged(model.encoder).save_pretrained(encoder_dir)
         tokenizer.save_pretrained(encoder_dir)
         transformer = modules.Transformer(str(encoder_dir), max_seq_length=max(query_length, passage_length),
                                           query_length=query_length, document_length=passage_length)
         dense = modules.Dense(hidden, proj.out_features, bias=True, activation_function=nn.Identity(),
                               init_weight=proj.weight.detach().clone(), init_bias=proj.bias.detach().clone())
-        parts = [transformer, modules.Pooling(hidden, model.pooling), dense]
+        parts = [transformer, modules.Pooling(hidden, POOLING_MODES[model.pooling]), dense]
         parts += [modules.Normalize()] if model.similarity == "cos" else []
         similarity = "cosine" if model.similarity == "cos" else "dot"
         SentenceTransformer(modules=parts, similarity_fn_name=similarity, device="cpu").save(str(out))
@@ -90,7 +92,7 @@ class SentenceTransformerParts:
 
 def read_sentence_transformer(folder: str | Path, dropout: float | None = None) -> SentenceTransformerParts:
     """Load ``folder`` with sentence-transformers (offline) and take it apart: it must be a Transformer,
-    a mean or CLS Pooling, at most one Dense with identity activation, and an optional Normalize."""
+    a mean, CLS or last-token Pooling, at most one Dense with identity activation, and an optional Normalize."""
     SentenceTransformer, modules = _modules()
     config = {} if dropout is None else {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
     loaded = list(SentenceTransformer(str(folder), device="cpu", local_files_only=True, config_kwargs=config))
@@ -99,11 +101,13 @@ def read_sentence_transformer(folder: str | Path, dropout: float | None = None) 
     order = [pattern.get(kind, -1) for kind in kinds]
     if kinds[:2] != ["Transformer", "Pooling"] or -1 in order or order != sorted(set(order)):
         raise ValueError(f"{folder}: its modules are {' -> '.join(kinds)}; a BiEncoder is Transformer -> Pooling "
-                         f"(mean or cls) -> optional Dense -> optional Normalize")
+                         f"(mean, cls or lasttoken) -> optional Dense -> optional Normalize")
     found = dict(zip(kinds, loaded))
-    pooling = found["Pooling"].pooling_mode
-    if pooling not in ("mean", "cls"):
-        raise ValueError(f"{folder}: pooling '{pooling}' is not one a BiEncoder has (mean, cls)")
+    ours = {mode: name for name, mode in POOLING_MODES.items()}
+    pooling = ours.get(found["Pooling"].pooling_mode)
+    if pooling is None:
+        raise ValueError(f"{folder}: pooling '{found['Pooling'].pooling_mode}' is not one a BiEncoder has "
+                         f"({', '.join(POOLING_MODES.values())})")
     dense = found.get("Dense")
     if dense is not None and (not isinstance(dense.activation_function, nn.Identity) or dense.use_residual):
         raise ValueError(f"{folder}: its Dense module has activation {type(dense.activation_function).__name__}"
