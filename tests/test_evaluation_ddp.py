@@ -1,6 +1,9 @@
 """Sharded evaluation: two gloo processes, each encoding its share, score a model exactly as one
 process does (slow)."""
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,7 +17,7 @@ from dense_scaling.evaluation.evaluator import Evaluator
 from dense_scaling.evaluation import material
 from dense_scaling.metrics import write_run
 from dense_scaling.model.biencoder import BiEncoder
-from tests.helpers.pinned import SIZES, pinned_model_dir
+from tests.helpers.pinned import EVAL, READER, SIZES, pinned_model_dir
 
 # batch 32: the 60 pairs are 2 batches (one a rank), the 200-passage pool 7 (the last round has one)
 SETTINGS = {"num_negatives": 16, "repeats": 3, "pool_size": 200, "subcorpus_size": 150, "seed": 7}
@@ -54,3 +57,21 @@ def test_two_gloo_processes_score_like_one(tmp_path):
     alone = torch.load(tmp_path / "corpus-1-0.pt")
     for rank in (0, 1):  # both ranks hold every embedding, bit for bit those of one process
         assert torch.equal(torch.load(tmp_path / f"corpus-2-{rank}.pt"), alone)
+
+
+@pytest.mark.slow
+def test_evaluate_under_torchrun_writes_the_files_of_one_process(tmp_path):
+    model_dir = pinned_model_dir(tmp_path / "cache", tmp_path / "model")
+    settings = [f"model_dir={model_dir}", f"cache_dir={tmp_path / 'cache'}", *READER, *EVAL]
+    launchers = {"one": [sys.executable, "-m", "dense_scaling.evaluate"],
+                 "two": [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                         "-m", "dense_scaling.evaluate"]}
+    for name, launcher in launchers.items():
+        done = subprocess.run([*launcher, f"hydra.run.dir={tmp_path / name}", *settings], cwd=tmp_path,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert done.stdout.count("contrastive entropy") == 1  # rank 0 alone prints
+    for file in ("run.trec", "qrels.trec"):
+        assert (tmp_path / "two" / file).read_bytes() == (tmp_path / "one" / file).read_bytes()
+    one, two = (json.loads((tmp_path / name / "results.json").read_text()) for name in ("one", "two"))
+    assert two["ce"] == one["ce"] and two["ranking"] == one["ranking"]

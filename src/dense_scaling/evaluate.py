@@ -2,10 +2,13 @@
 
 Writes ``results.json`` (CE with its CI, ranking metrics, the protocol's sizes), the ranking as a
 TREC run file ``run.trec`` and the judgements it was scored against as ``qrels.trec``, so
-trec_eval, ir_measures or ranx can check every number.
+trec_eval, ir_measures or ranx can check every number. Under torchrun
+(``torchrun --standalone --nproc_per_node=G -m dense_scaling.evaluate hydra.run.dir=OUT ...``)
+every process encodes its share and rank 0 writes the same files as one process would.
 """
 from __future__ import annotations
 
+import os
 import time
 from contextlib import nullcontext
 from functools import partial
@@ -13,6 +16,7 @@ from pathlib import Path
 
 import hydra
 import torch
+import torch.distributed as dist
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -20,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from dense_scaling.data.readers import write_qrels
 from dense_scaling.data.token_cache import tokenize_data
 from dense_scaling.data.tokenizer import from_pretrained
+from dense_scaling.evaluation.encode import rank_and_world
 from dense_scaling.evaluation.evaluator import Evaluator
 from dense_scaling.evaluation.material import test_material
 from dense_scaling.metrics import write_run
@@ -84,7 +89,7 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> RunResults:
     out_dir, started = Path(out_dir), time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     model = load_model(cfg.model_dir, cfg.checkpoint)
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    device = _device(cfg.device)
     model.to(device)
     context = partial(torch.autocast, device_type=device, dtype=torch.bfloat16) if cfg.precision == "bf16" else nullcontext
     data = instantiate(cfg.data.reader)()
@@ -93,8 +98,10 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> RunResults:
     settings = {k: cfg.eval[k] for k in ("num_negatives", "repeats", "pool_size", "subcorpus_size", "seed")}
     material = test_material(data, tokens, cfg.data.test_split, **settings)
     ce, ranking, run = Evaluator(material, cfg.eval.batch_size, cfg.eval.top_k).score(model, context)
-    write_run(out_dir / "run.trec", run)
-    write_qrels(out_dir / "qrels.trec", material.qrels)
+    writer = rank_and_world()[0] == 0  # under torchrun every rank scored the same; rank 0 writes
+    if writer:
+        write_run(out_dir / "run.trec", run)
+        write_qrels(out_dir / "qrels.trec", material.qrels)
     trained = training_run(cfg.model_dir)
     results = RunResults(
         run=RunInfo(model=str(cfg.model_dir), data=cfg.data.name,
@@ -109,14 +116,40 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> RunResults:
         wall_time_s=round(time.perf_counter() - started, 3),
         config=OmegaConf.to_container(cfg, resolve=True),
     )
-    results.write(out_dir / RESULTS_NAME)
+    if writer:
+        results.write(out_dir / RESULTS_NAME)
     return results
+
+
+def _device(setting: str) -> str:
+    """``device=auto|cpu|cuda`` as a torch device; under torch.distributed each rank takes its own GPU."""
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if setting == "auto" else setting
+    if device == "cuda" and dist.is_initialized():
+        return f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
+    return device
+
+
+def _join_torchrun(setting: str) -> bool:
+    """Join the process group when started by torchrun with several processes (NCCL on GPUs, gloo
+    on CPUs); whether it did."""
+    if int(os.environ.get("WORLD_SIZE", "1")) < 2:
+        return False
+    cuda = _device(setting).startswith("cuda")
+    if cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    dist.init_process_group("nccl" if cuda else "gloo")
+    return True
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
+    joined = _join_torchrun(cfg.device)
     results = evaluate(cfg, out_dir)
+    if joined:
+        dist.destroy_process_group()
+    if int(os.environ.get("RANK", "0")):  # under torchrun rank 0 prints
+        return
     ce, ranking = results.ce, results.ranking
     print(
         f"contrastive entropy {ce.reported:.3f} [{ce.reported_ci95[0]:.3f}, {ce.reported_ci95[1]:.3f}] "

@@ -25,6 +25,7 @@ from hydra.errors import HydraException
 from dense_scaling import runs
 from dense_scaling.config_check import ConfigError, check_train_config
 from dense_scaling.data.batches import ContrastiveBatches
+from dense_scaling.data.hf import load_hf
 from dense_scaling.data.readers import DataFormatError, load_beir, load_tsv, read_qrels
 from dense_scaling.data.token_cache import TokenizedTexts
 from dense_scaling.evaluate import checkpoint_weights
@@ -33,6 +34,7 @@ from dense_scaling.scaling.collect import check_records, collect
 from dense_scaling.scaling.errors import ScalingInputError
 from tests.helpers.beir import write_beir
 from tests.helpers.config import compose_config
+from tests.helpers.mteb import write_mteb
 from tests.helpers.results import write_result
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "bad-inputs.md"
@@ -197,6 +199,14 @@ DATA_CASES = [
          DataFormatError, "no queries.jsonl or queries.jsonl.gz"),
     Case("folder-missing", "data", "`data.reader.path` pointing nowhere", lambda f: load_beir(f / "nowhere"),
          DataFormatError, "nowhere: no such folder"),
+    Case("hf-hub-offline", "data", "`data=hf` with a hub id that is not in the cache, offline",
+         lambda f: load_hf("nobody/no-such-retrieval-set"), DataFormatError, "neither a local folder nor in the Hugging Face cache"),
+    Case("hf-text-null", "data", '`data=hf`: a corpus record with `"text": null`',
+         lambda f: load_hf(write_mteb(f, corpus=[{"_id": "d0", "text": None}])), DataFormatError,
+         "text is None; it must be a string"),
+    Case("hf-id-float", "data", '`data=hf`: a qrels record with `"corpus-id": 1.5`',
+         lambda f: load_hf(write_mteb(f, qrels={"test": [{"query-id": "q0", "corpus-id": 1.5}]})), DataFormatError,
+         "corpus-id is 1.5; it must be a non-empty string or an integer"),
     Case("qrels-none", "data", "an empty qrels/ folder", _beir(then=_remove_qrels),
          DataFormatError, "no <split>.tsv qrels files"),
     Case("qrels-unknown-query", "data", "a judgement for a query not in queries.jsonl",
