@@ -8,13 +8,14 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
 from dense_scaling.data.tokenizer import from_pretrained, from_vocab
+from dense_scaling.evaluate import evaluate
 from dense_scaling.export import main as export_main
 from dense_scaling.model.biencoder import BiEncoder, build_biencoder, load_encoder
 from dense_scaling.results import RunResults, format_metrics
 from dense_scaling.train import run
 from tests.helpers.config import compose_config
 from tests.helpers.paths import SHARED_DATA
-from tests.helpers.tiny import TINY_EVAL, TINY_RUN
+from tests.helpers.tiny import TINY_DATA, TINY_EVAL, TINY_RUN
 
 sentence_transformers = pytest.importorskip("sentence_transformers")
 VOCAB = SHARED_DATA / "vocab" / "bert-base-uncased" / "vocab.txt"
@@ -132,3 +133,17 @@ def test_a_run_starts_from_an_exported_folder(trained_run, tmp_path, compose_tra
         build_biencoder("pretrained", str(tmp_path / "st"), proj_dim=24, pooling="cls", similarity="cos")
     with pytest.raises(ValueError, match=r"proj_dim=24 \(not 768\)"):
         build_biencoder("pretrained", str(tmp_path / "st"), proj_dim=768, similarity="cos")
+
+
+def test_evaluate_scores_the_exported_folder_as_the_run_folder(trained_run, tmp_path):
+    export_main([str(trained_run / "model"), str(tmp_path / "st")])
+    scored = {}
+    for name, model_dir in (("ours", trained_run / "model"), ("exported", tmp_path / "st")):
+        cfg = compose_config("evaluate", tmp_path / "cache", tmp_path / name, f"model_dir={model_dir}", *TINY_DATA[1:],
+                             *TINY_EVAL, "data.max_query_length=12", "data.max_passage_length=40")
+        GlobalHydra.instance().clear()
+        scored[name] = evaluate(cfg, tmp_path / name)
+    assert scored["ours"].ce.num_pairs > 0
+    assert scored["exported"].ce.reported == pytest.approx(scored["ours"].ce.reported, abs=1e-5)
+    for metric, value in scored["ours"].ranking.metrics.items():
+        assert scored["exported"].ranking.metrics[metric] == pytest.approx(value, abs=1e-6), metric
