@@ -49,7 +49,7 @@ def one_variant(args) -> dict:
         arch = compose("train", overrides=[f"model={args.model}"]).model.arch
     torch.manual_seed(args.seed)
     model = build_biencoder("scratch", arch=dict(arch), vocab_size=args.vocab, dropout=args.dropout,
-                            similarity="cos", temperature=0.05)
+                            similarity="cos", temperature=0.05, special_tokens={"pad_token_id": 0})
     options = {key: args.chunk if value == "chunk" else value for key, value in VARIANTS[args.variant].items()}
     module = ContrastiveRetriever(model, **options).train()
     generator = torch.Generator().manual_seed(args.seed)

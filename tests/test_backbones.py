@@ -36,22 +36,33 @@ def test_a_from_scratch_run_of_each_family_lowers_the_loss(compose_train, tmp_pa
 
 
 def test_the_ladders_have_their_published_sizes(compose_train):
-    # Pythia's non-embedding counts as its paper lists them; Ettin's totals with its 50,368-token vocabulary
+    # built on the meta device (shapes, no weights); N does not depend on the vocabulary
     from hydra.utils import instantiate
+
+    def build(name):
+        cfg = compose_train(f"model={name}")
+        with torch.device("meta"):
+            return cfg, instantiate(cfg.encoder, vocab_size=100, special_tokens={"pad_token_id": 0})
+
     for name, expected in {"pythia_14m": 1_189_888, "pythia_70m": 18_915_328, "pythia_160m": 85_056_000}.items():
-        model = instantiate(compose_train(f"model={name}").encoder, vocab_size=50304)
-        assert model.non_embedding_parameters() == expected, name
-    for name, millions in {"ettin_17m": 17, "ettin_32m": 32, "ettin_68m": 68}.items():
-        encoder = instantiate(compose_train(f"model={name}").encoder, vocab_size=50368).encoder
-        assert round(sum(p.numel() for p in encoder.parameters()) / 1e6) == millions, name
+        assert build(name)[1].non_embedding_parameters() == expected, name  # Pythia's paper's non-embedding counts
+    for size, millions in {"17m": 17, "32m": 32, "68m": 68, "150m": 150, "400m": 400, "1b": 1000}.items():
+        _, encoder = build(f"ettin_{size}")
+        total = encoder.non_embedding_parameters() + 50368 * encoder.encoder.config.hidden_size  # Ettin's vocab
+        assert total / 1e6 == pytest.approx(millions, rel=0.03), size  # the size each is named by (1b: 1.03B)
+        cfg, decoder = build(f"ettin_dec_{size}")  # its paired decoder: the same shape and N, causal, last token
+        assert type(decoder.encoder).__name__ == "ModernBertDecoderModel" and cfg.pooling == "last"
+        assert decoder.non_embedding_parameters() == encoder.non_embedding_parameters(), size
 
 
 @pytest.mark.parametrize("padding_side", ["right", "left"])
-def test_last_token_pooling_takes_the_last_real_token(padding_side):
+@pytest.mark.parametrize("model_type", ["gpt_neox", "modernbert-decoder"])
+def test_last_token_pooling_takes_the_last_real_token(padding_side, model_type):
     torch.manual_seed(0)
-    arch = {"model_type": "gpt_neox", "num_hidden_layers": 1, "hidden_size": 16, "num_attention_heads": 2,
+    arch = {"model_type": model_type, "num_hidden_layers": 1, "hidden_size": 16, "num_attention_heads": 2,
             "intermediate_size": 32, "use_cache": False}
-    model = BiEncoder(load_encoder("scratch", arch=arch, vocab_size=30), proj_dim=8, pooling="last").eval()
+    encoder = load_encoder("scratch", arch=arch, vocab_size=30, special_tokens={"pad_token_id": 0})
+    model = BiEncoder(encoder, proj_dim=8, pooling="last").eval()
     ids, mask = torch.tensor([[5, 6, 7, 0, 0]]), torch.tensor([[1, 1, 1, 0, 0]])
     if padding_side == "left":
         ids, mask = ids.roll(2, 1), mask.roll(2, 1)
