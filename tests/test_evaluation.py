@@ -44,7 +44,7 @@ def _drive(callback, steps):
     module = SimpleNamespace(model=torch.nn.Linear(1, 1, bias=False))
     trainer = SimpleNamespace(is_global_zero=True, max_steps=steps[-1], logger=None,
                               precision_plugin=SimpleNamespace(forward_context=None),
-                              strategy=SimpleNamespace(barrier=lambda name=None: None))
+                              strategy=SimpleNamespace(barrier=lambda name=None: None, broadcast=lambda obj, src=0: obj))
     for step in steps:
         trainer.global_step = step
         module.model.weight.data.fill_(step)

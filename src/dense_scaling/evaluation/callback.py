@@ -63,6 +63,9 @@ class EvaluationCallback(L.Callback):
             record["val"] = self.val.contrastive_entropy(module.model, context).mean
         if self.ranking_every_eval:
             record["ranking"] = self.test.ranking(module.model, context)[0].as_dict()
+        # every rank scored the same embeddings; rank 0's record rules, so that no difference in
+        # the last bits (another thread count) can make ranks select differently and part at a barrier
+        record = trainer.strategy.broadcast(record, src=0)
         self.history.append(record)
         if trainer.logger:
             metrics = {"test/ce": test.mean} | ({"val/ce": record["val"]} if self.val else {})
