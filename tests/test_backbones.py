@@ -156,6 +156,12 @@ def test_lora_on_a_model_type_without_peft_defaults_names_its_modules():
     model = build_biencoder("scratch", arch=arch, vocab_size=40, proj_dim=8, special_tokens={"pad_token_id": 0},
                             lora_settings={"r": 2, "alpha": 4, "target_modules": ["Wqkv", "Wo"]})
     assert {n.split(".lora_")[0].split(".")[-1] for n, p in model.named_parameters() if "lora_" in n} == {"Wqkv", "Wo"}
+    one = build_biencoder("scratch", arch=arch, vocab_size=40, proj_dim=8, special_tokens={"pad_token_id": 0},
+                          lora_settings={"r": 2, "alpha": 4, "target_modules": "Wqkv"})  # lora.target_modules=Wqkv
+    assert {n.split(".lora_")[0].split(".")[-1] for n, p in one.named_parameters() if "lora_" in n} == {"Wqkv"}
+    with pytest.raises(ValueError, match=r"lora.target_modules=\['nope'\]"):
+        build_biencoder("scratch", arch=arch, vocab_size=40, special_tokens={"pad_token_id": 0},
+                        lora_settings={"r": 2, "alpha": 4, "target_modules": ["nope"]})
 
 
 def test_a_lora_decoder_exports_to_sentence_transformers_with_equal_embeddings(tmp_path):

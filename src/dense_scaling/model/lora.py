@@ -22,9 +22,11 @@ def _peft():
 
 def add_adapters(encoder: nn.Module, r: int, alpha: float, dropout: float = 0.0,
                  target_modules: list[str] | None = None) -> nn.Module:
-    """``encoder`` with rank-``r`` LoRA adapters (scale ``alpha / r``) on ``target_modules`` (peft's
-    default for the model type when None) and every original weight frozen."""
+    """``encoder`` with rank-``r`` LoRA adapters (scale ``alpha / r``) on ``target_modules`` (module
+    names, or one name; peft's default for the model type when None) and every original weight frozen."""
     peft = _peft()
+    if isinstance(target_modules, str):
+        target_modules = [target_modules]
     model_type = encoder.config.model_type
     defaults = peft.utils.constants.TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(model_type)
     if target_modules is None and defaults is None:
