@@ -68,3 +68,12 @@ def test_the_training_callbacks_evaluator_gives_the_pinned_numbers(tmp_path):
     ce = test.contrastive_entropy(model)
     assert (ce.mean, *ce.ci95) == pytest.approx([CE["reported"], *CE["reported_ci95"]], abs=1e-6)
     assert {key: value for key, value in test.ranking(model)[0].means.items()} == pytest.approx(RANKING, abs=1e-6)
+
+
+def test_bf16_evaluation_stays_near_the_pinned_fp32_numbers(tmp_path):
+    model_dir = pinned_model_dir(tmp_path / "cache", tmp_path / "model")
+    cfg = compose_config("evaluate", tmp_path / "cache", tmp_path / "out", *READER, *EVAL, f"model_dir={model_dir}",
+                         "precision=bf16", "device=cpu")
+    GlobalHydra.instance().clear()
+    ce = evaluate(cfg, tmp_path / "out").to_json()["ce"]
+    assert ce["reported"] == pytest.approx(CE["reported"], abs=2e-2) and ce["reported"] != CE["reported"]
