@@ -80,3 +80,23 @@ def test_a_second_run_tokenizes_and_batches_without_reading_a_text(folder, tmp_p
     assert (second.pairs.train == first.pairs.train).all()
     next(iter(second.train_dataloader().dataset))
     assert len(text_reads) == 2
+
+
+def test_a_second_evaluation_reads_no_text(folder, tmp_path, text_reads):
+    from hydra.core.global_hydra import GlobalHydra
+
+    from dense_scaling.evaluate import evaluate
+    from tests.helpers.config import compose_config
+    from tests.helpers.pinned import pinned_model_dir
+
+    model_dir = pinned_model_dir(tmp_path / "cache", tmp_path / "model")
+    text_reads.clear()  # the model's tokenizer was trained on the quickstart corpus
+    settings = ["data=beir", f"data.reader.path={folder}", f"model_dir={model_dir}", "eval.num_negatives=4",
+                "eval.repeats=1", "eval.pool_size=20", "eval.subcorpus_size=30", "eval.top_k=10", "eval.batch_size=8"]
+    records = []
+    for run in ("first", "second"):
+        cfg = compose_config("evaluate", tmp_path / "cache", tmp_path / run, *settings)
+        GlobalHydra.instance().clear()
+        records.append(evaluate(cfg, tmp_path / run).to_json())
+    assert len(text_reads) == 2  # the first evaluation read corpus and queries; the second, neither
+    assert records[1]["ce"] == records[0]["ce"] and records[1]["ranking"] == records[0]["ranking"]

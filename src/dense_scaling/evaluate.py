@@ -22,6 +22,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from dense_scaling.data.readers import write_qrels
+from dense_scaling.data.source_index import read_indexed
 from dense_scaling.data.token_cache import tokenize_data
 from dense_scaling.data.tokenizer import from_pretrained
 from dense_scaling.evaluation.encode import rank_and_world
@@ -92,7 +93,7 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> RunResults:
     device = _device(cfg.device)
     model.to(device)
     context = partial(torch.autocast, device_type=device, dtype=torch.bfloat16) if cfg.precision == "bf16" else nullcontext
-    data = instantiate(cfg.data.reader)()
+    data = read_indexed(instantiate(cfg.data.reader), cfg.cache_dir)  # texts read only if the token cache misses
     tokens = tokenize_data(data, from_pretrained(str(tokenizer_folder(cfg.model_dir))), cfg.data.max_query_length,
                            cfg.data.max_passage_length, cfg.cache_dir)
     settings = {k: cfg.eval[k] for k in ("num_negatives", "repeats", "pool_size", "subcorpus_size", "seed")}
