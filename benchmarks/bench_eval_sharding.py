@@ -91,8 +91,9 @@ def main() -> None:
             for world in (1, 2):
                 elapsed, embeddings = timed(world, args, Path(folder))
                 seconds[world].append(elapsed)
-                reference = embeddings if world == 1 else reference
-                if not torch.equal(embeddings, reference):
+                if world == 1:
+                    reference = embeddings
+                elif not torch.equal(embeddings, reference):
                     raise SystemExit("the 2-process embeddings differ from 1 process's")
     one, two = min(seconds[1]), min(seconds[2])
     report = {"model": args.model, "passages": args.passages, "threads": args.threads, "batch_size": args.batch_size,

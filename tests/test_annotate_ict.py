@@ -1,12 +1,11 @@
 """ICT pairs on fixed text, and the annotation job (output folder, resume) driven by ICT."""
-import gzip
 import json
 
 import pytest
 
 from dense_scaling.annotation import AnnotationError, ICTGenerator, Task, run_annotation, split_sentences
 from dense_scaling.data.readers import load_beir
-from tests.helpers.annotation import TEXT, output_files, small_source, write_source
+from tests.helpers.annotation import TEXT, output_files, small_source
 
 WITHOUT = {  # each sentence -> the passage without it
     "Alpha beta.": "Gamma delta! Epsilon zeta?",

@@ -1,6 +1,5 @@
 """Export to sentence-transformers and back: the same embeddings from their encode as from ours, a model
 card with the run's numbers, and a run that starts from an exported folder."""
-import json
 
 import pytest
 import torch

@@ -1,6 +1,5 @@
 """Reading results.json files (docs/results.md) into a table."""
 
-import json
 
 import numpy as np
 import pytest

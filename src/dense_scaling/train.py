@@ -161,7 +161,7 @@ def _train_once(cfg: DictConfig, out_dir: Path) -> None:
         results = run(cfg, out_dir)
     except SIGTERMException:  # Lightning's, a SystemExit with status 0: say it, and exit as terminated
         kept = runs.resume_checkpoint(out_dir)
-        log.info(f"terminated (SIGTERM): " + (f"{kept} keeps the run; run the same command again to resume"
+        log.info("terminated (SIGTERM): " + (f"{kept} keeps the run; run the same command again to resume"
                                               if kept else "no checkpoint was written yet; the run starts anew next time"))
         raise SystemExit(128 + signal.SIGTERM)
     except Exception as error:
