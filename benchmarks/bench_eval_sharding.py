@@ -23,6 +23,7 @@ import torch.distributed as dist
 
 from dense_scaling.data.token_cache import TokenizedTexts
 from dense_scaling.evaluation.encode import encode_texts
+from dense_scaling.model.distributed import leave_process_group
 
 LENGTHS = Path(__file__).resolve().parent / "msmarco_passage_lengths.json"
 VOCAB_SIZE = 30522
@@ -64,7 +65,7 @@ def _worker(rank: int, world: int, args: argparse.Namespace, init_file: str, out
     if rank == 0:
         torch.save({"seconds": seconds, "embeddings": embeddings}, out)
     if world > 1:
-        dist.destroy_process_group()
+        leave_process_group()
 
 
 def timed(world: int, args: argparse.Namespace, folder: Path) -> tuple[float, torch.Tensor]:

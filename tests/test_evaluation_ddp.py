@@ -17,6 +17,7 @@ from dense_scaling.evaluation.evaluator import Evaluator
 from dense_scaling.evaluation import material
 from dense_scaling.metrics import write_run
 from dense_scaling.model.biencoder import BiEncoder
+from dense_scaling.model.distributed import leave_process_group
 from tests.helpers.pinned import EVAL, READER, SIZES, pinned_model_dir
 
 # batch 32: the 60 pairs are 2 batches (one a rank), the 200-passage pool 7 (the last round has one)
@@ -39,7 +40,7 @@ def _score(rank, world, init_file, model_dir, cache_dir, out):
         write_run(out / f"run-{world}.trec", run)
         (out / f"record-{world}.json").write_text(json.dumps({"ce": ce.to_json(), "ranking": ranking.to_json()}))
     if world > 1:
-        torch.distributed.destroy_process_group()
+        leave_process_group()
 
 
 @pytest.mark.slow

@@ -28,6 +28,7 @@ from dense_scaling.data.tokenizer import from_pretrained
 from dense_scaling.evaluation.encode import rank_and_world
 from dense_scaling.evaluation.evaluator import Evaluator
 from dense_scaling.evaluation.material import test_material
+from dense_scaling.model.distributed import leave_process_group
 from dense_scaling.metrics import write_run
 from dense_scaling.model.biencoder import BiEncoder
 from dense_scaling.model.st_folder import is_sentence_transformer
@@ -148,7 +149,7 @@ def main(cfg: DictConfig) -> None:
     joined = _join_torchrun(cfg.device)
     results = evaluate(cfg, out_dir)
     if joined:
-        dist.destroy_process_group()
+        leave_process_group()
     if int(os.environ.get("RANK", "0")):  # under torchrun rank 0 prints
         return
     ce, ranking = results.ce, results.ranking

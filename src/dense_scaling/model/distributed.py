@@ -30,6 +30,13 @@ def rank() -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
+def leave_process_group() -> None:
+    """Wait for every rank, then leave the process group: a rank that tears gloo down while another
+    still writes its files can abort that one ("terminate called without an active exception")."""
+    dist.barrier()
+    dist.destroy_process_group()
+
+
 def gather_with_gradient(tensor: torch.Tensor) -> torch.Tensor:
     """All ranks' ``tensor`` rows in rank order (equal row counts); ``tensor`` itself on one process."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
