@@ -44,12 +44,13 @@ def passages(count: int, max_length: int, seed: int = 0) -> TokenizedTexts:
 def model(name: str):
     """``name``'s shape (conf/model), random weights of seed 0, dot similarity, in eval mode."""
     from hydra import compose, initialize_config_module
-    from hydra.utils import instantiate
+
+    from dense_scaling import build
 
     with initialize_config_module("dense_scaling.conf", version_base="1.3"):
         cfg = compose("train", overrides=[f"model={name}", "similarity=dot", "temperature=1"])
     torch.manual_seed(0)
-    return instantiate(cfg.encoder, vocab_size=VOCAB_SIZE).eval()
+    return build.biencoder(cfg, VOCAB_SIZE).eval()
 
 
 def _worker(rank: int, world: int, args: argparse.Namespace, init_file: str, out: str) -> None:

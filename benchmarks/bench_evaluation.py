@@ -45,11 +45,12 @@ finally:
 def prepare(folder: Path, args: argparse.Namespace) -> tuple[Path, Path, Path]:
     """The data, a saved model with its tokenizer and a warm token cache under ``folder``."""
     from hydra import compose, initialize_config_module
-    from hydra.utils import instantiate
 
+    from dense_scaling import build
     from dense_scaling.data.readers import load_beir
     from dense_scaling.data.token_cache import tokenize_data
     from dense_scaling.data.tokenizer import from_vocab
+    from dense_scaling.model.biencoder import special_token_ids
 
     if not VOCAB.exists():
         raise SystemExit(f"{VOCAB}: no such file; the benchmark's tokenizer is the BERT vocab of ../shared/data")
@@ -58,7 +59,7 @@ def prepare(folder: Path, args: argparse.Namespace) -> tuple[Path, Path, Path]:
     tokenizer = from_vocab(VOCAB)
     with initialize_config_module("dense_scaling.conf", version_base="1.3"):
         cfg = compose("train", overrides=[f"model={args.model}", "similarity=dot", "temperature=1"])
-    instantiate(cfg.encoder, vocab_size=len(tokenizer)).save_pretrained(model_dir)
+    build.biencoder(cfg, len(tokenizer), special_token_ids(tokenizer)).save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir / "tokenizer")
     tokenize_data(load_beir(data), tokenizer, 32, args.max_passage_length, cache)
     return data, model_dir, cache

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 from hydra import compose, initialize_config_module
-from hydra.utils import instantiate
 
+from dense_scaling import build
 from dense_scaling.data.readers import RetrievalData, load_beir
 from dense_scaling.data.token_cache import tokenize_cached
 from dense_scaling.data.tokenizer import from_vocab
 from dense_scaling.metrics import evaluate_run, search
 from dense_scaling.evaluation.encode import encode_texts
+from dense_scaling.model.biencoder import special_token_ids
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -56,7 +57,7 @@ def main() -> None:
     tokenizer = from_vocab(SHARED / "vocab" / "bert-base-uncased" / "vocab.txt")
     with initialize_config_module("dense_scaling.conf", version_base="1.3"):
         cfg = compose("train", overrides=[f"model={args.model}", "similarity=dot", "temperature=1"])
-    model = instantiate(cfg.encoder, vocab_size=len(tokenizer))
+    model = build.biencoder(cfg, len(tokenizer), special_token_ids(tokenizer))
     timings = {}
     with tempfile.TemporaryDirectory() as cache:
         started = time.perf_counter()

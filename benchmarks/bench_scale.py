@@ -90,10 +90,11 @@ def child(data: Path, cache: Path, pool: int, subcorpus: int) -> dict:
 
     import torch
     from hydra import compose, initialize_config_module
-    from hydra.utils import instantiate
 
+    from dense_scaling import build
     from dense_scaling.data import datamodule as datamodules
     from dense_scaling.metrics import build_negative_pool, build_subcorpus, sample_negatives
+    from dense_scaling.model.biencoder import special_token_ids
     from dense_scaling.model.loss import contrastive_loss
     stage("imports")
     tokenizer = ["tokenizer=vocab"] if VOCAB.exists() else ["tokenizer=trained"]
@@ -101,7 +102,7 @@ def child(data: Path, cache: Path, pool: int, subcorpus: int) -> dict:
         cfg = compose("train", overrides=["data=beir", f"data.reader.path={data}", f"cache_dir={cache}",
                                           f"data_root={SHARED}", "model=micro_L1_H32", "training.num_workers=0",
                                           "training.batch_size=32", "training.num_negatives=64", *tokenizer])
-    module = instantiate(cfg.datamodule)
+    module = build.datamodule(cfg)
     stage("config")
     indexed = datamodules.read_indexed
 
@@ -118,7 +119,7 @@ def child(data: Path, cache: Path, pool: int, subcorpus: int) -> dict:
     batch = next(iter(module.train_dataloader().dataset))
     stage("first_batch")
     data = module.data
-    model = instantiate(cfg.encoder, vocab_size=len(module.tokenizer))
+    model = build.biencoder(cfg, len(module.tokenizer), special_token_ids(module.tokenizer))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     stage("model_build")
     loss = contrastive_loss(model.score(model.encode(batch["query_ids"], batch["query_mask"]),

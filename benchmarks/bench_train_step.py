@@ -22,8 +22,9 @@ from pathlib import Path
 import lightning as L
 import torch
 from hydra import compose, initialize_config_module
-from hydra.utils import instantiate
 
+from dense_scaling import build
+from dense_scaling.model.biencoder import special_token_ids
 from dense_scaling.model.loss import contrastive_loss
 from dense_scaling.model.module import ContrastiveRetriever
 from dense_scaling.precision import BF16, FP32, choose
@@ -87,9 +88,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, initialize_config_module("dense_scaling.conf", version_base="1.3"):
         cfg = compose("train", overrides=[f"model={args.model}", f"cache_dir={tmp}", f"data_root={SHARED}",
                                           "eval=none", "training.dropout=0.0", *data])
-        datamodule = instantiate(cfg.datamodule)
+        datamodule = build.datamodule(cfg)
         datamodule.prepare()
-        initial = instantiate(cfg.encoder, vocab_size=len(datamodule.tokenizer))
+        initial = build.biencoder(cfg, len(datamodule.tokenizer), special_token_ids(datamodule.tokenizer))
         stream = iter(datamodule.train_dataloader().dataset)
         batches = [next(stream) for _ in range(args.steps)]
         times = {(p, loop): [] for p in precisions for loop in ("bare", "ours", "wait")}

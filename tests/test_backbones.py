@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from dense_scaling import build
 from dense_scaling.model import lora
 from dense_scaling.model.biencoder import BiEncoder, build_biencoder, load_encoder
 from dense_scaling.model.module import ContrastiveRetriever, adamw
@@ -37,20 +38,18 @@ def test_a_from_scratch_run_of_each_family_lowers_the_loss(compose_train, tmp_pa
 
 def test_the_ladders_have_their_published_sizes(compose_train):
     # built on the meta device (shapes, no weights); N does not depend on the vocabulary
-    from hydra.utils import instantiate
-
-    def build(name):
+    def shaped(name):
         cfg = compose_train(f"model={name}")
         with torch.device("meta"):
-            return cfg, instantiate(cfg.encoder, vocab_size=100, special_tokens={"pad_token_id": 0})
+            return cfg, build.biencoder(cfg, 100, {"pad_token_id": 0})
 
     for name, expected in {"pythia_14m": 1_189_888, "pythia_70m": 18_915_328, "pythia_160m": 85_056_000}.items():
-        assert build(name)[1].non_embedding_parameters() == expected, name  # Pythia's paper's non-embedding counts
+        assert shaped(name)[1].non_embedding_parameters() == expected, name  # Pythia's paper's non-embedding counts
     for size, millions in {"17m": 17, "32m": 32, "68m": 68, "150m": 150, "400m": 400, "1b": 1000}.items():
-        _, encoder = build(f"ettin_{size}")
+        _, encoder = shaped(f"ettin_{size}")
         total = encoder.non_embedding_parameters() + 50368 * encoder.encoder.config.hidden_size  # Ettin's vocab
         assert total / 1e6 == pytest.approx(millions, rel=0.03), size  # the size each is named by (1b: 1.03B)
-        cfg, decoder = build(f"ettin_dec_{size}")  # its paired decoder: the same shape and N, causal, last token
+        cfg, decoder = shaped(f"ettin_dec_{size}")  # its paired decoder: the same shape and N, causal, last token
         assert type(decoder.encoder).__name__ == "ModernBertDecoderModel" and cfg.pooling == "last"
         assert decoder.non_embedding_parameters() == encoder.non_embedding_parameters(), size
 
@@ -99,18 +98,18 @@ def _batch(seed=0):
 
 
 def test_lora_trains_only_the_adapters_and_the_projection_and_reloads_them(tmp_path):
-    def build(**lora_settings):
+    def lora_model(**lora_settings):
         torch.manual_seed(0)
         return build_biencoder("scratch", arch=BERT, vocab_size=60, dropout=0.0, proj_dim=16, similarity="cos",
                                temperature=0.05, lora_settings=lora_settings)
 
-    model, base = build(r=4, alpha=8, dropout=0.0, target_modules=None), build().encoder  # the same base weights
+    model, base = lora_model(r=4, alpha=8, dropout=0.0, target_modules=None), lora_model().encoder  # the same base weights
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in name or name.startswith("projection.") for name in trainable)
     # peft's default for BERT: query and value, each A [r, 32] and B [32, r], in both layers; plus the projection
     assert model.size_fields()["N_trainable"] == 2 * 2 * (4 * 32 + 32 * 4) + 32 * 16 + 16
-    assert model.size_fields()["N"] == build().size_fields()["N"]  # N is the backbone's; adapters are not counted
+    assert model.size_fields()["N"] == lora_model().size_fields()["N"]  # N is the backbone's; adapters are not counted
 
     module = ContrastiveRetriever(model)
     optimizer = adamw(model, lr=1e-2, weight_decay=0.01)

@@ -6,12 +6,12 @@ import pytest
 import pytrec_eval
 import torch
 from hydra.core.global_hydra import GlobalHydra
-from hydra.utils import instantiate
-
+from dense_scaling import build
 from dense_scaling.data.tokenizer import from_vocab
 from dense_scaling.evaluate import evaluate
 from dense_scaling.data.readers import read_qrels
 from dense_scaling.metrics import read_run
+from dense_scaling.model.biencoder import special_token_ids
 from dense_scaling.evaluation.callback import EvaluationCallback
 from dense_scaling.train import run
 from tests.helpers.config import compose_config
@@ -102,7 +102,7 @@ def squad_runs(tmp_path_factory):
     untrained_dir = root / "untrained" / "model"
     tokenizer = from_vocab(SHARED_DATA / "vocab" / "bert-base-uncased" / "vocab.txt")
     torch.manual_seed(0)
-    instantiate(train_cfg.encoder, vocab_size=len(tokenizer)).save_pretrained(untrained_dir)
+    build.biencoder(train_cfg, len(tokenizer), special_token_ids(tokenizer)).save_pretrained(untrained_dir)
     tokenizer.save_pretrained(untrained_dir / "tokenizer")
     scored = {}
     for name, model_dir in (("untrained", untrained_dir), ("trained", root / "trained" / "model")):

@@ -5,8 +5,7 @@ import hashlib
 
 import pytest
 from hydra.core.global_hydra import GlobalHydra
-from hydra.utils import instantiate
-
+from dense_scaling import build
 from dense_scaling.evaluate import evaluate, training_run
 from dense_scaling.model.biencoder import BiEncoder
 from dense_scaling.train import _evaluation_callback
@@ -61,7 +60,7 @@ def test_the_training_callbacks_evaluator_gives_the_pinned_numbers(tmp_path):
     cfg = compose_config("train", tmp_path / "cache", tmp_path / "run", *READER, *EVAL, "tokenizer=pretrained",
                          f"tokenizer.name_or_path={model_dir / 'tokenizer'}")
     GlobalHydra.instance().clear()
-    datamodule = instantiate(cfg.datamodule)
+    datamodule = build.datamodule(cfg)
     datamodule.prepare()
     test = _evaluation_callback(cfg.eval, datamodule, tmp_path / "weights").test
     model = BiEncoder.from_pretrained(model_dir)

@@ -4,8 +4,8 @@ card with the run's numbers, and a run that starts from an exported folder."""
 import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
-from hydra.utils import instantiate
 
+from dense_scaling import build
 from dense_scaling.data.tokenizer import from_pretrained, from_vocab
 from dense_scaling.evaluate import evaluate
 from dense_scaling.export import main as export_main
@@ -120,8 +120,8 @@ def test_a_run_starts_from_an_exported_folder(trained_run, tmp_path, compose_tra
     export_main([str(trained_run / "model"), str(tmp_path / "st")])
     exported = BiEncoder.from_pretrained(trained_run / "model")
     cfg = compose_train("init=pretrained", f"model.hub_id={tmp_path / 'st'}", "tokenizer=pretrained", "proj_dim=24")
-    assert cfg.datamodule.tokenizer.name_or_path == str(tmp_path / "st")
-    started = instantiate(cfg.encoder, vocab_size=len(from_pretrained(str(tmp_path / "st"))))
+    assert cfg.tokenizer.name_or_path == str(tmp_path / "st")
+    started = build.biencoder(cfg, len(from_pretrained(str(tmp_path / "st"))))
     assert all(module.training for module in started.modules())
     assert started.encoder.config.hidden_dropout_prob == cfg.training.dropout
     assert started.state_dict().keys() == exported.state_dict().keys()

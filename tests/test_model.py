@@ -2,8 +2,8 @@ import json
 
 import pytest
 import torch
-from hydra.utils import instantiate
 
+from dense_scaling import build
 from dense_scaling.model.biencoder import BiEncoder, build_biencoder, load_encoder
 
 
@@ -18,7 +18,7 @@ def _bert_non_embedding(layers: int, hidden: int, intermediate: int) -> int:
                          + [(f"micro_L2_H{h}", 2, h) for h in (32, 48, 64, 96, 128)])
 def test_non_embedding_parameters_match_the_architecture_formula(compose_train, name, layers, hidden):
     cfg = compose_train(f"model={name}", "init=scratch")
-    model = instantiate(cfg.encoder, vocab_size=30522)
+    model = build.biencoder(cfg, 30522)
     expected = _bert_non_embedding(layers, hidden, 4 * hidden)
     assert model.non_embedding_parameters() == expected
     assert model.non_embedding_parameters(include_projection=True) == expected + hidden * 768 + 768

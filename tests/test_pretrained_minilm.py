@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
-from hydra.utils import instantiate
 from transformers import AutoConfig
 
+from dense_scaling import build
 from dense_scaling.data.tokenizer import from_pretrained, from_vocab
 from dense_scaling.evaluate import evaluate
 from dense_scaling.model.biencoder import build_biencoder
@@ -41,20 +41,20 @@ def test_the_zoo_shape_is_the_packaged_models(compose_train):
     arch = compose_train("model=minilm_L6_H384").model.arch
     for key, value in arch.items():
         assert getattr(packaged, key) == value, key
-    scratch = instantiate(compose_train("init=scratch", *START).encoder, vocab_size=packaged.vocab_size)
-    pretrained = instantiate(compose_train("init=pretrained", *START).encoder, vocab_size=packaged.vocab_size)
+    scratch = build.biencoder(compose_train("init=scratch", *START), packaged.vocab_size)
+    pretrained = build.biencoder(compose_train("init=pretrained", *START), packaged.vocab_size)
     assert scratch.size_fields() == pretrained.size_fields()
 
 
 def test_it_loads_with_its_own_tokenizer_and_embeds_as_sentence_transformers_does(compose_train, squad):
     cfg = compose_train("init=pretrained", "tokenizer=pretrained", *START)
-    tokenizer = from_pretrained(cfg.datamodule.tokenizer.name_or_path)
+    tokenizer = from_pretrained(cfg.tokenizer.name_or_path)
     assert tokenizer("what is the capital of france")["input_ids"] == [101, 2054, 2003, 1996, 3007, 1997, 2605, 102]
     texts = [json.loads(line)["text"] for line in (squad / "queries.jsonl").read_text().splitlines()[:40]]
     vocab = from_vocab(SHARED_DATA / "vocab" / "bert-base-uncased" / "vocab.txt")  # the scratch runs' tokenizer
     assert vocab(texts)["input_ids"] == tokenizer(texts)["input_ids"]
 
-    model = instantiate(cfg.encoder, vocab_size=len(tokenizer)).eval()
+    model = build.biencoder(cfg, len(tokenizer)).eval()
     assert (model.pooling, model.similarity, model.temperature) == ("mean", "cos", 0.05)
     batch = tokenizer(texts, truncation=True, max_length=128, padding=True, return_tensors="pt")
     with torch.no_grad():

@@ -111,6 +111,11 @@ HINTS = {
 }
 
 
+TARGETS = {"data": "dense_scaling.data.datamodule.RetrievalDataModule",
+           "model": "dense_scaling.model.biencoder.build_biencoder"}
+"""The groups that instantiate themselves, with what the packaged configs name (dense_scaling.build)."""
+
+
 def _closed_sections() -> dict[str, set[str]]:
     """The keys each closed section may hold, read from the config files."""
     conf = resources.files("dense_scaling.conf")
@@ -121,7 +126,9 @@ def _closed_sections() -> dict[str, set[str]]:
 
 def check_train_config(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` listing every setting of ``cfg`` that cannot work."""
-    problems = []
+    problems = [f"{group} has no _target_: a {group} config names what it builds; add "
+                f"'_target_: {target}' to its file, as the package's conf/{group}/*.yaml have it"
+                for group, target in TARGETS.items() if "_target_" not in (OmegaConf.select(cfg, group) or {})]
     for section, known in _closed_sections().items():
         for key in OmegaConf.select(cfg, section, default={}) or {}:
             if key not in known:

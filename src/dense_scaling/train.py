@@ -1,7 +1,8 @@
 """Train one dense retriever: ``python -m dense_scaling.train [-m] key=value ...``.
 
-Compose the config, instantiate data, model and trainer, fit, and write ``results.json``
-(the contract with ``dense_scaling.fit``, see docs/results.md) and the trained model.
+Compose the config, build data and model (:mod:`dense_scaling.build`) and the trainer, fit, and
+write ``results.json`` (the contract with ``dense_scaling.fit``, see docs/results.md) and the
+trained model.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from dense_scaling import runs, wandb_setup
+from dense_scaling import build, runs, wandb_setup
 from dense_scaling.config_check import check_train_config
 from dense_scaling.loggers import StepProgressBar, route_to_run_log
 from dense_scaling.evaluation.callback import EvaluationCallback
@@ -42,10 +43,9 @@ def run(cfg: DictConfig, out_dir: str | Path) -> RunResults | None:
     check_train_config(cfg)
     digest = identity(cfg)  # before instantiate, which resolves interpolations of cfg in place
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = instantiate(cfg.datamodule)
+    datamodule = build.datamodule(cfg)
     datamodule.prepare()
-    model = instantiate(cfg.encoder, vocab_size=len(datamodule.tokenizer),
-                        special_tokens=special_token_ids(datamodule.tokenizer))
+    model = build.biencoder(cfg, len(datamodule.tokenizer), special_token_ids(datamodule.tokenizer))
     module = ContrastiveRetriever(
         model,
         lr=cfg.training.lr,

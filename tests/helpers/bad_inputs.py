@@ -288,6 +288,10 @@ SETTINGS_CASES = [
     _setting("+eval.pool=5", "eval.pool is not a setting (did you mean"),
     _setting("model=nope", "Could not find 'model/nope'", "an unknown model, `model=nope`", HydraException),
     _setting("data=nope", "Could not find 'data/nope'", "an unknown data set, `data=nope`", HydraException),
+    Case("setting-data-no-target", "settings", "a data config without `_target_` (`~data._target_`)",
+         _settings("~data._target_"), ConfigError, "data has no _target_: a data config names what it builds"),
+    Case("setting-model-no-target", "settings", "a model config without `_target_` (`~model._target_`)",
+         _settings("~model._target_"), ConfigError, "model has no _target_: a model config names what it builds"),
     _setting("training.max_step=5", "Could not override 'training.max_step'",
              "an unknown key without `+`, `training.max_step=5`", HydraException, "setting-unknown-key-without-plus"),
 ]
