@@ -26,7 +26,7 @@ from dense_scaling.evaluation.encode import encode_texts
 from dense_scaling.model.distributed import leave_process_group
 
 LENGTHS = Path(__file__).resolve().parent / "msmarco_passage_lengths.json"
-VOCAB_SIZE = 30522
+VOCAB_SIZE = 30522  # ids 1000 and up; 0 pads (the pad id every model here is built with)
 
 
 def passages(count: int, max_length: int, seed: int = 0) -> TokenizedTexts:
@@ -50,7 +50,7 @@ def model(name: str):
     with initialize_config_module("dense_scaling.conf", version_base="1.3"):
         cfg = compose("train", overrides=[f"model={name}", "similarity=dot", "temperature=1"])
     torch.manual_seed(0)
-    return build.biencoder(cfg, VOCAB_SIZE).eval()
+    return build.biencoder(cfg, VOCAB_SIZE, {"pad_token_id": 0}).eval()
 
 
 def _worker(rank: int, world: int, args: argparse.Namespace, init_file: str, out: str) -> None:
