@@ -191,3 +191,5 @@ def test_a_lora_decoder_exports_to_sentence_transformers_with_equal_embeddings(t
         expected = model.eval().encode(batch["input_ids"], batch["attention_mask"])
     torch.testing.assert_close(theirs.encode_document(texts, convert_to_tensor=True), expected, atol=1e-5, rtol=0)
     assert BiEncoder.from_sentence_transformer(tmp_path / "st").pooling == "last"
+    config = BiEncoder.from_sentence_transformer(tmp_path / "st", dropout=0.25).encoder.config  # GPT-NeoX's own names
+    assert (config.hidden_dropout, config.attention_dropout) == (0.25, 0.25) and not hasattr(config, "hidden_dropout_prob")

@@ -131,7 +131,8 @@ class BiEncoder(nn.Module):
         The temperature is ``temperature``, else the one it was exported with from here, else 0.05
         for a normalising model (sentence-transformers' MultipleNegativesRankingLoss scale 20) and 1
         for a dot-product one."""
-        parts = st_folder.read_sentence_transformer(folder, dropout)
+        transformer = AutoConfig.from_pretrained(str(folder), local_files_only=True)  # its Transformer's, in the root
+        parts = st_folder.read_sentence_transformer(folder, dropout_settings(transformer, dropout))
         temperature = temperature or parts.temperature or (0.05 if parts.similarity == "cos" else 1.0)
         hidden = parts.encoder.config.hidden_size
         proj_dim = parts.projection.out_features if parts.projection is not None else hidden
@@ -185,16 +186,21 @@ def load_encoder(
     raise ValueError(f"init '{init}' is not one of: pretrained, scratch")
 
 
-def _with_dropout(config, dropout: float | None):
-    """``config`` with ``dropout`` in each of its dropout settings (named differently by each family)."""
+def dropout_settings(config, dropout: float | None) -> dict[str, float]:
+    """Each dropout setting ``config`` has (named differently by each family) set to ``dropout``;
+    none for None (the model's own)."""
     if dropout is None:
-        return config
+        return {}
     names = [name for name in DROPOUT_FIELDS if hasattr(config, name)]
     if not names:
         raise ValueError(f"training.dropout={dropout}: model type '{config.model_type}' has none of the dropout "
                          f"settings known here ({', '.join(DROPOUT_FIELDS)}); set training.dropout=null to keep its own")
-    for name in names:
-        setattr(config, name, dropout)
+    return dict.fromkeys(names, dropout)
+
+
+def _with_dropout(config, dropout: float | None):
+    for name, value in dropout_settings(config, dropout).items():
+        setattr(config, name, value)
     return config
 
 

@@ -90,12 +90,12 @@ class SentenceTransformerParts:
     temperature: float | None
 
 
-def read_sentence_transformer(folder: str | Path, dropout: float | None = None) -> SentenceTransformerParts:
-    """Load ``folder`` with sentence-transformers (offline) and take it apart: it must be a Transformer,
-    a mean, CLS or last-token Pooling, at most one Dense with identity activation, and an optional Normalize."""
+def read_sentence_transformer(folder: str | Path, config: dict | None = None) -> SentenceTransformerParts:
+    """Load ``folder`` with sentence-transformers (offline; ``config``: settings that replace its
+    Transformer config's, e.g. the dropout) and take it apart: it must be a Transformer, a mean, CLS or
+    last-token Pooling, at most one Dense with identity activation, and an optional Normalize."""
     SentenceTransformer, modules = _modules()
-    config = {} if dropout is None else {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
-    loaded = list(SentenceTransformer(str(folder), device="cpu", local_files_only=True, config_kwargs=config))
+    loaded = list(SentenceTransformer(str(folder), device="cpu", local_files_only=True, config_kwargs=config or {}))
     kinds = [type(module).__name__ for module in loaded]
     pattern = {"Transformer": 0, "Pooling": 1, "Dense": 2, "Normalize": 3}
     order = [pattern.get(kind, -1) for kind in kinds]
