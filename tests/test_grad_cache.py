@@ -6,6 +6,7 @@ import torch
 
 from dense_scaling.model import lora, memory
 from dense_scaling.model.biencoder import BiEncoder, load_encoder
+from dense_scaling.model.distributed import leave_process_group
 from dense_scaling.model.module import ContrastiveRetriever
 from dense_scaling.train import run
 
@@ -160,7 +161,7 @@ def _ddp_rank(rank, world, init_file, model, batch, in_batch, out_file):
         torch.distributed.all_reduce(tensor)
     if rank == 0:
         torch.save((loss / world, {name: g / world for name, g in grads.items()}), out_file)
-    torch.distributed.destroy_process_group()
+    leave_process_group()  # rank 1 waits for rank 0's file before gloo goes
 
 
 @pytest.mark.slow
