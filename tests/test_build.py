@@ -2,6 +2,7 @@
 to the run. Every packaged data and model config builds, and a user's own group file, in a folder
 of their own, is used as it is without an edit to train.yaml."""
 from importlib import resources
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,7 +11,9 @@ import yaml
 from dense_scaling import build
 from dense_scaling.config_check import TARGETS
 from dense_scaling.data.datamodule import RetrievalDataModule
+from dense_scaling.data.tokenizer import Pretrained, TrainedWordPiece, Vocab
 from dense_scaling.train import run
+from tests.helpers.paths import SHARED_DATA
 
 CONF = resources.files("dense_scaling.conf")
 DATA_CONFIGS = sorted(p.name.removesuffix(".yaml") for p in CONF.joinpath("data").iterdir() if p.name.endswith(".yaml"))
@@ -41,8 +44,18 @@ def test_every_data_config_builds_its_datamodule_with_the_runs_settings(compose_
     assert (module.max_query_length, module.max_passage_length) == (cfg.data.max_query_length, cfg.data.max_passage_length)
     assert (module.test_split, module.num_train_pairs) == (cfg.data.test_split, cfg.data.num_train_pairs)
     assert (module.batch_size, module.num_negatives, module.seed) == (7, 3, 11)
-    assert module.tokenizer_spec["kind"] == cfg.tokenizer.kind and module.cache_dir == str(cfg.cache_dir)
+    assert module.tokenizer_recipe == TrainedWordPiece(cfg.tokenizer.vocab_size) and module.cache_dir == str(cfg.cache_dir)
     assert module.reader.func.__name__ == cfg.data.reader._target_.rsplit(".", 1)[1]
+
+
+def test_every_tokenizer_config_builds_its_recipe(compose_train):
+    recipes = {name: build.datamodule(compose_train(f"tokenizer={name}", "model=bert_tiny")).tokenizer_recipe
+               for name in ("pretrained", "vocab", "trained")}
+    assert recipes["pretrained"] == Pretrained("google/bert_uncased_L-2_H-128_A-2")  # the model's hub id
+    assert recipes["vocab"] == Vocab(str(SHARED_DATA / "vocab" / "bert-base-uncased" / "vocab.txt"))
+    assert recipes["trained"] == TrainedWordPiece(vocab_size=8000, lowercase=True)
+    if Path(recipes["vocab"].vocab_path).is_file():
+        assert len(recipes["vocab"].build(data=None, cache_dir="unused")) == 30522  # the real BERT vocab
 
 
 @pytest.mark.parametrize("name", MODEL_CONFIGS)

@@ -5,6 +5,7 @@ import weakref
 
 from dense_scaling.data.datamodule import RetrievalDataModule
 from dense_scaling.data.readers import LazyTexts, load_beir
+from dense_scaling.data.tokenizer import TrainedWordPiece
 from tests.helpers.beir import write_beir
 
 
@@ -23,7 +24,7 @@ def test_texts_are_released_after_tokenization_and_read_back_on_demand(tmp_path)
         reads.append(1)
         return data
 
-    module = RetrievalDataModule(reader, {"kind": "trained", "vocab_size": 60}, tmp_path / "cache", batch_size=2,
+    module = RetrievalDataModule(reader, TrainedWordPiece(vocab_size=60), tmp_path / "cache", batch_size=2,
                                  num_negatives=2, num_workers=0)
     module.prepare()
     gc.collect()
@@ -39,6 +40,6 @@ def test_texts_are_released_after_tokenization_and_read_back_on_demand(tmp_path)
 
 def test_a_data_set_handed_in_keeps_its_texts(tmp_path):
     data = load_beir(write_beir(tmp_path / "beir"))
-    module = RetrievalDataModule(data, {"kind": "trained", "vocab_size": 60}, tmp_path / "cache", num_workers=0)
+    module = RetrievalDataModule(data, TrainedWordPiece(vocab_size=60), tmp_path / "cache", num_workers=0)
     module.prepare()
     assert module.data is data and isinstance(data.corpus_texts, list)

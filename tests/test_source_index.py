@@ -9,10 +9,11 @@ from dense_scaling.data import readers
 from dense_scaling.data.datamodule import RetrievalDataModule
 from dense_scaling.data.readers import LazyTexts, load_beir
 from dense_scaling.data.source_index import read_indexed, source_manifest
+from dense_scaling.data.tokenizer import TrainedWordPiece
 from tests.helpers.beir import write_beir
 
 CORPUS = [json.dumps({"_id": f"d{i}", "title": "", "text": f"passage {i} about topic {i % 3}"}) for i in range(40)]
-TOKENIZER = {"kind": "trained", "vocab_size": 80}
+TOKENIZER = TrainedWordPiece(vocab_size=80)
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """A training run's data and model from its composed config.
 
 Each config group instantiates itself, the lightning-hydra-template way: ``conf/data/*.yaml``
-names its DataModule and ``conf/model/*.yaml`` its encoder builder with ``_target_``, and every
-field of the group file reaches that target as it is (a new field needs no edit elsewhere). What
+names its DataModule, ``conf/tokenizer/*.yaml`` its tokenizer recipe and ``conf/model/*.yaml`` its
+encoder builder with ``_target_``, and every field of the group file reaches that target as it is
+(a new field needs no edit elsewhere). What
 belongs to the run and not to a data set or an architecture is added here, in one place: the
 tokenizer, the batch shape and the seed for the data; ``init``, the head (pooling, projection,
 similarity, temperature), ``training.dropout`` and ``lora`` for the model.
@@ -17,7 +18,8 @@ from dense_scaling.model.biencoder import BiEncoder
 
 
 def datamodule(cfg: DictConfig) -> RetrievalDataModule:
-    """The DataModule ``cfg.data`` names, with the run's tokenizer, token cache and batches."""
+    """The DataModule ``cfg.data`` names, with the tokenizer ``cfg.tokenizer`` names, the run's token
+    cache and its batches."""
     return instantiate(
         cfg.data,
         tokenizer=OmegaConf.to_container(cfg.tokenizer, resolve=True),

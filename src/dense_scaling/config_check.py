@@ -112,8 +112,9 @@ HINTS = {
 
 
 TARGETS = {"data": "dense_scaling.data.datamodule.RetrievalDataModule",
-           "model": "dense_scaling.model.biencoder.build_biencoder"}
-"""The groups that instantiate themselves, with what the packaged configs name (dense_scaling.build)."""
+           "model": "dense_scaling.model.biencoder.build_biencoder",
+           "tokenizer": "dense_scaling.data.tokenizer.TrainedWordPiece"}
+"""The groups that instantiate themselves (dense_scaling.build), with what the default configs name."""
 
 
 def _closed_sections() -> dict[str, set[str]]:
@@ -126,8 +127,8 @@ def _closed_sections() -> dict[str, set[str]]:
 
 def check_train_config(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` listing every setting of ``cfg`` that cannot work."""
-    problems = [f"{group} has no _target_: a {group} config names what it builds; add "
-                f"'_target_: {target}' to its file, as the package's conf/{group}/*.yaml have it"
+    problems = [f"{group} has no _target_: a {group} config names what it builds; add one to its file, e.g. "
+                f"'_target_: {target}', as the package's conf/{group}/*.yaml have it"
                 for group, target in TARGETS.items() if "_target_" not in (OmegaConf.select(cfg, group) or {})]
     for section, known in _closed_sections().items():
         for key in OmegaConf.select(cfg, section, default={}) or {}:

@@ -289,9 +289,11 @@ SETTINGS_CASES = [
     _setting("model=nope", "Could not find 'model/nope'", "an unknown model, `model=nope`", HydraException),
     _setting("data=nope", "Could not find 'data/nope'", "an unknown data set, `data=nope`", HydraException),
     Case("setting-data-no-target", "settings", "a data config without `_target_` (`~data._target_`)",
-         _settings("~data._target_"), ConfigError, "data has no _target_: a data config names what it builds"),
+         _settings("~data._target_"), ConfigError, "data has no _target_"),
     Case("setting-model-no-target", "settings", "a model config without `_target_` (`~model._target_`)",
-         _settings("~model._target_"), ConfigError, "model has no _target_: a model config names what it builds"),
+         _settings("~model._target_"), ConfigError, "model has no _target_"),
+    Case("setting-tokenizer-no-target", "settings", "a tokenizer config without `_target_` (`~tokenizer._target_`)",
+         _settings("~tokenizer._target_"), ConfigError, "tokenizer has no _target_"),
     _setting("training.max_step=5", "Could not override 'training.max_step'",
              "an unknown key without `+`, `training.max_step=5`", HydraException, "setting-unknown-key-without-plus"),
 ]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from dense_scaling.data.datamodule import build_tokenizer
 from dense_scaling.data.quickstart import load_quickstart
+from dense_scaling.data.tokenizer import TrainedWordPiece
 from dense_scaling.model.biencoder import build_biencoder
 
 SIZES = {"num_passages": 300, "num_test_passages": 60, "num_concepts": 60}
@@ -21,7 +21,7 @@ ARCH = {"model_type": "bert", "num_hidden_layers": 1, "hidden_size": 32, "num_at
 def pinned_model_dir(cache_dir: Path, out: Path) -> Path:
     """Save the fixed model (seed 0, dot similarity) with its tokenizer into ``out``."""
     data = load_quickstart(cache_dir, **SIZES)
-    tokenizer = build_tokenizer("trained", data, cache_dir, vocab_size=500)
+    tokenizer = TrainedWordPiece(vocab_size=500).build(data, cache_dir)
     torch.manual_seed(0)
     model = build_biencoder("scratch", arch=ARCH, vocab_size=len(tokenizer), dropout=0.0, proj_dim=16,
                             similarity="dot", temperature=1.0)

@@ -2,48 +2,24 @@
 from __future__ import annotations
 
 from functools import cached_property
-from pathlib import Path
 from typing import Callable
 
 import lightning as L
 from torch.utils.data import DataLoader
 
-from dense_scaling.data import tokenizer as tokenizers
 from dense_scaling.data.batches import ContrastiveBatches
 from dense_scaling.data.pairs import PairSplit, positives_by_query, relevant_pairs, split_pairs
 from dense_scaling.data.readers import RetrievalData
 from dense_scaling.data.source_index import read_indexed
 from dense_scaling.data.token_cache import Tokens, tokenize_data
-
-
-def build_tokenizer(
-    kind: str,
-    data: RetrievalData,
-    cache_dir: str | Path,
-    name_or_path: str | None = None,
-    vocab_path: str | None = None,
-    vocab_size: int = 8000,
-    lowercase: bool = True,
-):
-    """The tokenizer a ``tokenizer`` config asks for: ``pretrained`` (hub id or folder),
-    ``vocab`` (a WordPiece vocab file) or ``trained`` (WordPiece trained on the evaluation corpus,
-    so training-only passages such as ICT's do not change the vocabulary; cached)."""
-    if kind == "pretrained":
-        return tokenizers.from_pretrained(name_or_path)
-    if kind == "vocab":
-        return tokenizers.from_vocab(vocab_path, lowercase=lowercase)
-    if kind == "trained":
-        return tokenizers.train_wordpiece(
-            data.corpus_texts[: data.num_eval_passages], data.eval_corpus_fingerprint, vocab_size, cache_dir,
-            lowercase=lowercase,
-        )
-    raise ValueError(f"tokenizer.kind '{kind}' is not one of: pretrained, vocab, trained")
+from dense_scaling.data.tokenizer import TokenizerRecipe
 
 
 class RetrievalDataModule(L.LightningDataModule):
     """Training pairs and token caches for one data set.
 
-    ``reader`` returns the :class:`RetrievalData` (a Hydra-instantiated reader call).
+    ``reader`` returns the :class:`RetrievalData` (a Hydra-instantiated reader call);
+    ``tokenizer`` is a recipe of :mod:`dense_scaling.data.tokenizer` (e.g. ``TrainedWordPiece()``).
     ``num_train_pairs`` (D) takes a nested seeded subset; ``val_queries`` whole training
     queries are carved out for model selection. Call :meth:`prepare` before building the model
     (it decides the vocabulary size).
@@ -52,7 +28,7 @@ class RetrievalDataModule(L.LightningDataModule):
     def __init__(
         self,
         reader: Callable[[], RetrievalData] | RetrievalData,
-        tokenizer: dict,
+        tokenizer: TokenizerRecipe,
         cache_dir: str,
         name: str = "data",
         annotation: str = "human",
@@ -69,7 +45,7 @@ class RetrievalDataModule(L.LightningDataModule):
         seed: int = 0,
     ):
         super().__init__()
-        self.reader, self.tokenizer_spec, self.cache_dir = reader, dict(tokenizer), str(cache_dir)
+        self.reader, self.tokenizer_recipe, self.cache_dir = reader, tokenizer, str(cache_dir)
         self.name, self.annotation = name, annotation
         self.train_split, self.test_split = train_split, test_split
         self.num_train_pairs, self.val_queries, self.subset_seed = num_train_pairs, val_queries, subset_seed
@@ -86,7 +62,7 @@ class RetrievalDataModule(L.LightningDataModule):
             return
         data = read_indexed(self.reader, self.cache_dir) if callable(self.reader) else self.reader
         self.data = data
-        self.tokenizer = build_tokenizer(data=data, cache_dir=self.cache_dir, **self.tokenizer_spec)
+        self.tokenizer = self.tokenizer_recipe.build(data, self.cache_dir)
         self.tokens: Tokens = tokenize_data(data, self.tokenizer, self.max_query_length, self.max_passage_length,
                                             self.cache_dir)
         if callable(self.reader):  # read from files here: the token caches hold the texts, keep only ids

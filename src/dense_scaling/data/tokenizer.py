@@ -1,5 +1,8 @@
 """Tokenizers: a pretrained one (hub id or folder), a WordPiece vocab file, or one trained on a corpus.
 
+The ``tokenizer`` config group names one of the three recipes below with ``_target_``; the
+DataModule calls its ``build(data, cache_dir)`` once the data is read.
+
 Transformers 5 trap: ``BertTokenizerFast(vocab_file=...)`` silently builds a 5-token vocabulary,
 so a vocab file is loaded through ``tokenizers.BertWordPieceTokenizer`` instead.
 """
@@ -8,13 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 from tokenizers import BertWordPieceTokenizer, Tokenizer
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from dense_scaling.results import write_text_atomic
+
+if TYPE_CHECKING:
+    from dense_scaling.data.readers import RetrievalData
 
 TRAINER_VERSION = "fixed-alphabet-v1"  # part of a trained vocabulary's cache key: bump when training changes
 ALPHABET_SIZE = 1000  # characters kept as tokens (the trainer's own default limit); rarer ones are [UNK]
@@ -83,6 +90,46 @@ def _alphabet(wordpiece: BertWordPieceTokenizer, texts: Sequence[str]) -> list[s
         counts.update(wordpiece.normalizer.normalize_str(text))
     ranked = sorted((char for char in counts if not char.isspace()), key=lambda char: (-counts[char], char))
     return sorted(ranked[:ALPHABET_SIZE])
+
+
+class TokenizerRecipe(Protocol):
+    """What a ``tokenizer`` config builds: a tokenizer for a data set, once it is read."""
+
+    def build(self, data: "RetrievalData", cache_dir: str | Path) -> PreTrainedTokenizerFast: ...
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    """The pretrained model's own tokenizer (``tokenizer=pretrained``)."""
+
+    name_or_path: str
+
+    def build(self, data: "RetrievalData", cache_dir: str | Path) -> PreTrainedTokenizerFast:
+        return from_pretrained(self.name_or_path)
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """A WordPiece vocab file (``tokenizer=vocab``)."""
+
+    vocab_path: str
+    lowercase: bool = True
+
+    def build(self, data: "RetrievalData", cache_dir: str | Path) -> PreTrainedTokenizerFast:
+        return from_vocab(self.vocab_path, lowercase=self.lowercase)
+
+
+@dataclass(frozen=True)
+class TrainedWordPiece:
+    """WordPiece trained on the data set's evaluation corpus, so training-only passages such as
+    ICT's do not change the vocabulary; cached (``tokenizer=trained``)."""
+
+    vocab_size: int = 8000
+    lowercase: bool = True
+
+    def build(self, data: "RetrievalData", cache_dir: str | Path) -> PreTrainedTokenizerFast:
+        return train_wordpiece(data.corpus_texts[: data.num_eval_passages], data.eval_corpus_fingerprint,
+                               self.vocab_size, cache_dir, lowercase=self.lowercase)
 
 
 def fingerprint(tokenizer: PreTrainedTokenizerFast) -> str:
