@@ -92,7 +92,7 @@ def child(data: Path, cache: Path, pool: int, subcorpus: int) -> dict:
     from hydra import compose, initialize_config_module
 
     from dense_scaling import build
-    from dense_scaling.data import datamodule as datamodules
+    from dense_scaling.data import prepare as preparing
     from dense_scaling.metrics import build_negative_pool, build_subcorpus, sample_negatives
     from dense_scaling.model.biencoder import special_token_ids
     from dense_scaling.model.loss import contrastive_loss
@@ -104,14 +104,14 @@ def child(data: Path, cache: Path, pool: int, subcorpus: int) -> dict:
                                           "training.batch_size=32", "training.num_negatives=64", *tokenizer])
     module = build.datamodule(cfg)
     stage("config")
-    indexed = datamodules.read_indexed
+    indexed = preparing.read_indexed
 
     def read(reader, cache_dir):
         data = indexed(reader, cache_dir)
         stage("read_data")
         return data
 
-    datamodules.read_indexed = read  # time the reading (texts in the first run, the index in the second)
+    preparing.read_indexed = read  # time the reading (texts in the first run, the index in the second)
     module.prepare()
     stage("tokenizer_and_caches")
     pairs = module.pairs

@@ -2,6 +2,8 @@
 import functools
 import json
 import os
+import threading
+import time
 
 import pytest
 
@@ -81,6 +83,27 @@ def test_a_second_run_tokenizes_and_batches_without_reading_a_text(folder, tmp_p
     assert (second.pairs.train == first.pairs.train).all()
     next(iter(second.train_dataloader().dataset))
     assert len(text_reads) == 2
+
+
+def test_runs_starting_together_on_a_cold_cache_read_the_texts_once(folder, tmp_path, text_reads, monkeypatch):
+    parse = readers._read_jsonl  # text_reads' counting parse, slowed so the second run arrives meanwhile
+    monkeypatch.setattr(readers, "_read_jsonl", lambda *a, **k: time.sleep(0.3) or parse(*a, **k))
+    built = {}
+
+    def start(name):
+        built[name] = RetrievalDataModule(functools.partial(load_beir, path=str(folder)), TOKENIZER,
+                                          tmp_path / "cache", num_workers=0)
+        built[name].prepare()
+
+    runs = [threading.Thread(target=start, args=(name,)) for name in ("run-a", "run-b")]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    assert len(text_reads) == 2  # one run read corpus and queries (and trained the tokenizer); the other waited
+    a, b = built["run-a"], built["run-b"]
+    assert a.tokenizer.get_vocab() == b.tokenizer.get_vocab() and (a.tokens.corpus.ids == b.tokens.corpus.ids).all()
+    assert a.data.corpus_ids == b.data.corpus_ids and a.data.qrels == b.data.qrels
 
 
 def test_a_second_evaluation_reads_no_text(folder, tmp_path, text_reads):

@@ -22,9 +22,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from dense_scaling.data.readers import write_qrels
-from dense_scaling.data.source_index import read_indexed
-from dense_scaling.data.token_cache import tokenize_data
-from dense_scaling.data.tokenizer import from_pretrained
+from dense_scaling.data.prepare import prepare_data
+from dense_scaling.data.tokenizer import Pretrained
 from dense_scaling.evaluation.encode import rank_and_world
 from dense_scaling.evaluation.evaluator import Evaluator
 from dense_scaling.evaluation.material import test_material
@@ -94,9 +93,9 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> RunResults:
     device = _device(cfg.device)
     model.to(device)
     context = partial(torch.autocast, device_type=device, dtype=torch.bfloat16) if cfg.precision == "bf16" else nullcontext
-    data = read_indexed(instantiate(cfg.data.reader), cfg.cache_dir)  # texts read only if the token cache misses
-    tokens = tokenize_data(data, from_pretrained(str(tokenizer_folder(cfg.model_dir))), cfg.data.max_query_length,
-                           cfg.data.max_passage_length, cfg.cache_dir)
+    prepared = prepare_data(instantiate(cfg.data.reader), Pretrained(str(tokenizer_folder(cfg.model_dir))),
+                            cfg.data.max_query_length, cfg.data.max_passage_length, cfg.cache_dir)  # texts: on a miss only
+    data, tokens = prepared.data, prepared.tokens
     settings = {k: cfg.eval[k] for k in ("num_negatives", "repeats", "pool_size", "subcorpus_size", "seed")}
     material = test_material(data, tokens, cfg.data.test_split, **settings)
     ce, ranking, run = Evaluator(material, cfg.eval.batch_size, cfg.eval.top_k).score(model, context)

@@ -4,6 +4,7 @@ every result file is written whole or not at all, and the same content always gi
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gzip
 import io
 import json
@@ -68,6 +69,21 @@ def atomic_directory(path: str | Path, shared: bool = False) -> Iterator[Path]:
                 raise FileExistsError(f"{path} exists and is not empty; not replaced") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def locked(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` while the block runs (released when the process ends,
+    however it ends): what lets one of several runs or ranks starting together build a cache entry
+    while the others wait for it and then read it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

@@ -10,8 +10,7 @@ from torch.utils.data import DataLoader
 from dense_scaling.data.batches import ContrastiveBatches
 from dense_scaling.data.pairs import PairSplit, positives_by_query, relevant_pairs, split_pairs
 from dense_scaling.data.readers import RetrievalData
-from dense_scaling.data.source_index import read_indexed
-from dense_scaling.data.token_cache import Tokens, tokenize_data
+from dense_scaling.data.prepare import prepare_data
 from dense_scaling.data.tokenizer import TokenizerRecipe
 
 
@@ -55,18 +54,13 @@ class RetrievalDataModule(L.LightningDataModule):
         self.data: RetrievalData | None = None
 
     def prepare(self) -> None:
-        """Load the data (from its index when the source files are unchanged), the tokenizer and the
-        token caches; then release the texts (read again only if one is asked for), so a run holds
-        ids and the memmapped tokens, not the corpus."""
+        """Load the data, the tokenizer and the token caches (:func:`dense_scaling.data.prepare.prepare_data`:
+        by one of several runs starting together; texts released afterwards)."""
         if self.data is not None:
             return
-        data = read_indexed(self.reader, self.cache_dir) if callable(self.reader) else self.reader
-        self.data = data
-        self.tokenizer = self.tokenizer_recipe.build(data, self.cache_dir)
-        self.tokens: Tokens = tokenize_data(data, self.tokenizer, self.max_query_length, self.max_passage_length,
-                                            self.cache_dir)
-        if callable(self.reader):  # read from files here: the token caches hold the texts, keep only ids
-            self.data = data.with_lazy_texts(self.reader)
+        prepared = prepare_data(self.reader, self.tokenizer_recipe, self.max_query_length, self.max_passage_length,
+                                self.cache_dir)
+        self.data, self.tokenizer, self.tokens = prepared.data, prepared.tokenizer, prepared.tokens
 
     @cached_property
     def pairs(self) -> PairSplit:

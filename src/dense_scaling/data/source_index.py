@@ -9,18 +9,19 @@ arguments (:func:`dense_scaling.data.readers.sources`) are indexed; any other re
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
 from dense_scaling.data.fingerprint import file_fingerprint, folder_files
 from dense_scaling.data.readers import RetrievalData, lazy_texts
-from dense_scaling.results import atomic_open
+from dense_scaling.results import atomic_open, locked
 
 INDEX_VERSION = "source-index-v1"  # part of the key: bump when the stored fields change
 FINGERPRINTS = ("corpus_fingerprint", "queries_fingerprint", "eval_corpus_fingerprint")
@@ -30,16 +31,32 @@ def read_indexed(reader: Callable[[], RetrievalData], cache_dir: str | Path) -> 
     """The reader's data set: from its index when the source files are unchanged (ids, qrels and
     fingerprints; texts read again through ``reader`` only if one is asked for), else read whole
     and indexed for the next run."""
-    manifest = source_manifest(reader)
-    if manifest is None:
+    entry = _entry(reader, cache_dir)
+    if entry is None:
         return reader()
-    key = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:24]
-    entry = Path(cache_dir) / "data" / f"{key}.npz"
     if entry.exists():
         return _load(entry, reader)
     data = reader()
     _store(data, entry)
     return data
+
+
+@contextlib.contextmanager
+def data_set_lock(reader, cache_dir: str | Path) -> Iterator[None]:
+    """Hold the lock of ``reader``'s data set (its index entry's) while the block runs: what lets one
+    of several processes starting together read and prepare it while the others wait. A reader
+    that is not indexed has no lock."""
+    entry = _entry(reader, cache_dir)
+    with locked(entry.with_name(f"{entry.name}.lock")) if entry else contextlib.nullcontext():
+        yield
+
+
+def _entry(reader, cache_dir: str | Path) -> Path | None:
+    manifest = source_manifest(reader)
+    if manifest is None:
+        return None
+    key = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:24]
+    return Path(cache_dir) / "data" / f"{key}.npz"
 
 
 def source_manifest(reader) -> dict | None:

@@ -8,8 +8,6 @@ a data-parallel run start together one builds it and the others wait and read it
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 from dataclasses import dataclass
@@ -20,7 +18,7 @@ import numpy as np
 import torch
 
 from dense_scaling.data import tokenizer as tokenizers
-from dense_scaling.results import atomic_directory
+from dense_scaling.results import atomic_directory, locked
 from tqdm.auto import tqdm
 
 ENCODE_CHUNK = 8192
@@ -73,7 +71,7 @@ def tokenize_cached(
     key = cache_key(tokenizers.fingerprint(tokenizer), max_length, texts_fingerprint)
     entry = Path(cache_dir) / "tokens" / key
     if not (entry / "meta.json").exists():
-        with _locked(entry.with_name(f"{entry.name}.lock")):
+        with locked(entry.with_name(f"{entry.name}.lock")):
             if not (entry / "meta.json").exists():  # not built while this process waited for the lock
                 _build(texts, tokenizer, max_length, entry, label)
     meta = json.loads((entry / "meta.json").read_text())
@@ -98,18 +96,6 @@ def tokenize_data(data, tokenizer, max_query_length: int, max_passage_length: in
         tokenize_cached(data.query_texts, data.queries_fingerprint, tokenizer, max_query_length, cache_dir,
                         label="queries"),
     )
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    """Hold an exclusive ``flock`` on ``path`` while the block runs (released when the process ends, however)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _build(texts: Sequence[str], tokenizer, max_length: int, entry: Path, label: str) -> None:
