@@ -1,7 +1,7 @@
 """The data path at the paper's scale: a synthetic BEIR corpus with MS MARCO's shape, then two runs
 of today's code on it, each in its own process (a cold token cache, then a warm one).
 
-    python benchmarks/bench_scale.py --passages 1000000 [--train-queries 500000] [--test-queries 7000] [--out scale.json]
+    python benchmarks/bench_scale.py --passages 1000000 [--train-queries 500000] [--test-queries 7000] [--together 2] [--out scale.json]
 
 The corpus (``--passages`` of ``--words`` words drawn Zipf-like from the real BERT vocab in
 ../shared/data/vocab, else from made-up words; one positive per query) is written to a temporary
@@ -12,6 +12,8 @@ the training pairs, the first batch, the model build and the step itself), the p
 process (VmHWM) and its anonymous RSS at the end (RssAnon: memory beyond the memmapped token
 cache), and the seconds to draw the CE negatives (pool of ``--pool`` passages, K=256, R=10) and
 to build the ranking subcorpus (``--subcorpus``). The first run also gives the token cache's size.
+``--together N`` then starts N runs at once on a cold cache, as the ranks of a data-parallel run
+start: one prepares the data, the others wait for it (``data/prepare.py``).
 """
 from __future__ import annotations
 
@@ -93,6 +95,7 @@ def child(data: Path, cache: Path, pool: int, subcorpus: int) -> dict:
 
     from dense_scaling import build
     from dense_scaling.data import prepare as preparing
+    from dense_scaling.data.readers import LazyTexts
     from dense_scaling.metrics import build_negative_pool, build_subcorpus, sample_negatives
     from dense_scaling.model.biencoder import special_token_ids
     from dense_scaling.model.loss import contrastive_loss
@@ -104,11 +107,12 @@ def child(data: Path, cache: Path, pool: int, subcorpus: int) -> dict:
                                           "training.batch_size=32", "training.num_negatives=64", *tokenizer])
     module = build.datamodule(cfg)
     stage("config")
-    indexed = preparing.read_indexed
+    indexed, read_texts = preparing.read_indexed, []
 
     def read(reader, cache_dir):
         data = indexed(reader, cache_dir)
         stage("read_data")
+        read_texts.append(not isinstance(data.corpus_texts, LazyTexts))  # else from the source index
         return data
 
     preparing.read_indexed = read  # time the reading (texts in the first run, the index in the second)
@@ -135,7 +139,8 @@ def child(data: Path, cache: Path, pool: int, subcorpus: int) -> dict:
     build_subcorpus(eval_rows, test_positives, subcorpus, 0)
     stage("subcorpus")
     to_first_step = sum(v for k, v in stages.items() if k not in ("model_build", "ce_negatives", "subcorpus"))
-    return {"stages_s": stages, "to_first_step_s": round(to_first_step, 3), "train_pairs": len(pairs.train),
+    return {"stages_s": stages, "to_first_step_s": round(to_first_step, 3), "read_texts": read_texts == [True],
+            "train_pairs": len(pairs.train),
             "passages": len(data.corpus_ids), "memory_kib": memory_kib()}
 
 
@@ -143,13 +148,19 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def run_child(data: Path, cache: Path, args) -> dict:
+def run_children(data: Path, cache: Path, args, count: int = 1) -> list[dict]:
+    """``count`` runs started together on ``cache``, each its own process; their reports."""
     command = [sys.executable, __file__, "--child", str(data), "--cache", str(cache), "--pool", str(args.pool),
                "--subcorpus", str(args.subcorpus)]
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
-    if done.returncode != 0:
-        raise SystemExit(f"the run failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    started = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "TQDM_DISABLE": "1"}) for _ in range(count)]
+    reports = []
+    for process in started:
+        stdout, stderr = process.communicate()
+        if process.returncode != 0:
+            raise SystemExit(f"the run failed:\n{stderr[-3000:]}")
+        reports.append(json.loads(stdout.strip().splitlines()[-1]))
+    return reports
 
 
 def main() -> None:
@@ -160,6 +171,8 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=60, help="words per passage (MS MARCO: about 56)")
     parser.add_argument("--pool", type=int, default=1_000_000, help="CE negative pool (DRScale: 1M)")
     parser.add_argument("--subcorpus", type=int, default=100_000)
+    parser.add_argument("--together", type=int, default=0,
+                        help="then this many runs started at once on a cold cache (ranks of a data-parallel run)")
     parser.add_argument("--out", type=Path, help="also write the numbers as JSON here")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
@@ -173,9 +186,11 @@ def main() -> None:
         generate(data, args.passages, args.train_queries, args.test_queries, args.words)
         report = {"passages": args.passages, "train_queries": args.train_queries, "test_queries": args.test_queries,
                   "generate_s": round(time.perf_counter() - began, 1), "corpus_bytes": folder_bytes(data)}
-        report["first_run"] = run_child(data, cache, args)
+        report["first_run"], = run_children(data, cache, args)
         report["token_cache_bytes"] = folder_bytes(cache / "tokens")
-        report["second_run"] = run_child(data, cache, args)
+        report["second_run"], = run_children(data, cache, args)
+        if args.together:
+            report["together"] = run_children(data, Path(tmp) / "cache_together", args, args.together)
     print(f"{args.passages:,} passages, {args.train_queries:,} train and {args.test_queries:,} test queries "
           f"(generated in {report['generate_s']} s, {report['corpus_bytes'] / 2**30:.2f} GiB); "
           f"token cache {report['token_cache_bytes'] / 2**30:.2f} GiB")
@@ -187,6 +202,10 @@ def main() -> None:
           + "   (model build, CE negatives and subcorpus excluded)")
     for key, label in (("VmHWM", "peak RSS GiB"), ("RssAnon", "anon RSS GiB")):
         print(f"{label:<22}" + "".join(f"{report[r]['memory_kib'][key] / 2**20:>12.2f}" for r in runs))
+    for i, run in enumerate(report.get("together", [])):
+        print(f"together, run {i + 1} of {args.together}: {'read the texts' if run['read_texts'] else 'from the index'}, "
+              f"to first step {run['to_first_step_s']:.1f} s (reading or waiting {run['stages_s']['read_data']:.1f} s), peak RSS "
+              f"{run['memory_kib']['VmHWM'] / 2**20:.2f} GiB, anon RSS {run['memory_kib']['RssAnon'] / 2**20:.2f} GiB")
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
 
