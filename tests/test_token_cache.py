@@ -1,4 +1,5 @@
 import threading
+import tracemalloc
 import time
 
 import numpy as np
@@ -101,3 +102,35 @@ def test_runs_starting_together_build_the_cache_once(tmp_path, monkeypatch):
         run.join()
     assert len(builds) == 1
     assert np.array_equal(results["run-a"].ids, results["run-b"].ids) and len(results["run-b"]) == len(TEXTS)
+
+
+def test_an_entry_written_chunk_by_chunk_equals_the_tokenizer(tmp_path, bert_vocab, monkeypatch):
+    monkeypatch.setattr(token_cache, "ENCODE_CHUNK", 2)  # three texts: two chunks, the last one short
+    cached = tokenize_cached(TEXTS, "chunks", bert_vocab, 8, tmp_path)
+    expected = [bert_vocab(t, truncation=True, max_length=8)["input_ids"] for t in TEXTS]
+    assert cached.ids.dtype == np.int32 and cached.ids.tolist() == [t for ids in expected for t in ids]
+    assert cached.offsets.tolist() == np.cumsum([0] + [len(ids) for ids in expected]).tolist()
+
+
+def test_building_an_entry_holds_one_chunk_of_ids_not_the_corpus(tmp_path, bert_vocab, monkeypatch):
+    words = "the cat sat on the mat while a dog barked at birds in the garden".split()
+    monkeypatch.setattr(token_cache, "ENCODE_CHUNK", 200)
+    build_peaks, real_build = [], token_cache._build
+
+    def measured_build(*args, **kwargs):  # the memory the build itself allocates at most
+        tracemalloc.start()
+        try:
+            real_build(*args, **kwargs)
+            build_peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+
+    monkeypatch.setattr(token_cache, "_build", measured_build)
+    ids_bytes = []
+    for count in (2000, 16000):  # about 25 tokens a text
+        texts = [" ".join(words[i % 7:] + words) for i in range(count)]
+        ids_bytes.append(tokenize_cached(texts, f"memory-{count}", bert_vocab, 64, tmp_path).ids.nbytes)
+    growth = ids_bytes[1] - ids_bytes[0]
+    assert growth > 1_500_000
+    # concatenating the chunks at the end held them twice: the peak grew by twice the ids' growth
+    assert build_peaks[1] - build_peaks[0] < 0.25 * growth

@@ -2,6 +2,7 @@
 
 A cache entry is keyed by the tokenizer's fingerprint, the maximum length and the texts'
 fingerprint, so every run of a sweep reuses it and any change of data or tokenizer misses.
+An entry's ids are written to disk chunk by chunk as they are encoded.
 Entries are built in a temporary folder and renamed into place: a reader never sees half of one.
 An entry is built under a file lock (``<entry>.lock``), so when several runs of a sweep or ranks of
 a data-parallel run start together one builds it and the others wait and read it.
@@ -9,8 +10,10 @@ a data-parallel run start together one builds it and the others wait and read it
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Sequence
 
@@ -99,20 +102,34 @@ def tokenize_data(data, tokenizer, max_query_length: int, max_passage_length: in
 
 
 def _build(texts: Sequence[str], tokenizer, max_length: int, entry: Path, label: str) -> None:
+    """Tokenize ``texts`` chunk by chunk, each chunk's ids appended to ``ids.npy`` as it is encoded, so
+    building an entry holds one chunk of ids in memory, not the whole corpus's (twice, to concatenate)."""
     with atomic_directory(entry, shared=True) as tmp:  # another run of the sweep may build the same entry first
-        chunks, lengths = [], []
+        lengths = []
         progress = tqdm(total=len(texts), desc=f"tokenizing {label}", unit="text", disable=len(texts) < ENCODE_CHUNK)
-        for start in range(0, len(texts), ENCODE_CHUNK):
-            batch = list(texts[start : start + ENCODE_CHUNK])
-            encoded = tokenizer(batch, truncation=True, max_length=max_length, return_attention_mask=False,
-                                return_token_type_ids=False)["input_ids"]
-            lengths.extend(len(ids) for ids in encoded)
-            chunks.append(np.fromiter((t for ids in encoded for t in ids), dtype=np.int32))
-            progress.update(len(batch))
+        with open(tmp / "ids.npy", "wb") as ids_file:
+            ids_file.write(_npy_header(0))
+            for start in range(0, len(texts), ENCODE_CHUNK):
+                batch = list(texts[start : start + ENCODE_CHUNK])
+                encoded = tokenizer(batch, truncation=True, max_length=max_length, return_attention_mask=False,
+                                    return_token_type_ids=False)["input_ids"]
+                chunk_lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+                np.fromiter(chain.from_iterable(encoded), dtype=np.int32, count=int(chunk_lengths.sum())).tofile(ids_file)
+                lengths.append(chunk_lengths)
+                progress.update(len(batch))
+            offsets = np.concatenate([np.zeros(1, np.int64), *lengths]).cumsum()
+            ids_file.seek(0)
+            ids_file.write(_npy_header(int(offsets[-1])))  # as long as the first: numpy leaves room to grow
         progress.close()
-        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        np.save(tmp / "ids.npy", np.concatenate(chunks) if chunks else np.zeros(0, np.int32))
         np.save(tmp / "offsets.npy", offsets)
-        meta = {"pad_id": tokenizer.pad_token_id, "max_length": max_length, "count": len(lengths)}
+        meta = {"pad_id": tokenizer.pad_token_id, "max_length": max_length, "count": len(offsets) - 1}
         (tmp / "meta.json").write_text(json.dumps(meta))
+
+
+def _npy_header(count: int) -> bytes:
+    """The ``.npy`` header of ``count`` int32 ids; numpy pads it so its length does not depend on ``count``."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.int32)), "fortran_order": False, "shape": (count,)}
+    )
+    return header.getvalue()
